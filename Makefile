@@ -1,0 +1,35 @@
+# The two commands of the README: `make demo` and `make test`.
+# Every target creates .venv and installs what is missing first.
+.DEFAULT_GOAL := help
+PY := .venv/bin/python
+
+.PHONY: help setup demo test test-fast status dashboard airflow bench db-stop clean
+
+help:
+	@echo "make demo       run the pipeline on the embedded default (local PostgreSQL, emulator, sample library)"
+	@echo "make test       run the whole test suite (real PostgreSQL, emulator over HTTP, Airflow, browser)"
+	@echo "make status     print the status of the embedded default"
+	@echo "make db-stop    stop the embedded local PostgreSQL"
+
+setup:
+	@scripts/bootstrap.sh
+	@scripts/ensure-postgres.sh
+
+demo: setup
+	$(PY) -m taskcode db migrate
+	$(PY) -m taskcode status --json
+
+test: setup
+	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow"
+
+status: setup
+	$(PY) -m taskcode status
+
+db-stop: setup
+	$(PY) -m taskcode db stop
+
+clean:
+	rm -rf .venv .pytest_cache

@@ -1,0 +1,8 @@
+"""Whose song is it? All the logic of the pipeline, as plain Python.
+
+One module per stage (sync, features, train, registry, embed, predict) and
+one module each for config, database, retries and the Spotify client. No
+Airflow import here: the DAGs in dags/ call these functions.
+"""
+
+__version__ = "0.1.0"

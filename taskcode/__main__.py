@@ -1,0 +1,5 @@
+import sys
+
+from taskcode.cli import main
+
+sys.exit(main())

@@ -1,0 +1,110 @@
+"""Shared fixtures: a real, throwaway PostgreSQL cluster and per-test databases.
+
+The cluster is started once per test session with the project's own
+embedded-cluster code (initdb/pg_ctl), so the tests exercise it too. Each
+test that asks for `database_url` gets a fresh, empty database in it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from taskcode.config import load_settings
+from taskcode.localpg import LocalCluster
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_counter = itertools.count()
+
+# Keep the developer's own environment out of the tests.
+for name in (
+    "DATABASE_URL", "TASKCODE_CONFIG", "TASKCODE_DATA_DIR", "SPOTIFY_API_BASE",
+    "SPOTIFY_ACCOUNTS_BASE", "RECCOBEATS_API_BASE", "SPOTIFY_CLIENT_ID",
+    "SPOTIFY_CLIENT_SECRET", "SPOTIFY_REDIRECT_URI", "LOG_LEVEL", "TASKCODE_CATALOG_CSV",
+):
+    os.environ.pop(name, None)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A PostgreSQL server for this test session; its admin URL."""
+    # Not under pytest's tmp dir: that is private to root, and as root the
+    # cluster must belong to the unprivileged 'postgres' user.
+    folder = Path(tempfile.mkdtemp(prefix="taskcode-test-pg-"))
+    folder.chmod(0o755)
+    cluster = LocalCluster(folder, durable=False)
+    url = cluster.ensure_running()
+    yield {"cluster": cluster, "url": url}
+    cluster.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _admin(url: str, statement: str) -> None:
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def database_url(pg_cluster):
+    """A fresh empty database in the session's cluster."""
+    name = f"test_{os.getpid()}_{next(_counter)}"
+    _admin(pg_cluster["url"], f'CREATE DATABASE "{name}"')
+    base = pg_cluster["url"].rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    _admin(pg_cluster["url"], f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def write_config(tmp_path):
+    """Write a config file into the test's folder; returns its path."""
+
+    def write(text: str = "") -> Path:
+        path = tmp_path / "config" / "config.yml"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def settings(database_url, write_config, monkeypatch):
+    """Settings pointing at a fresh database and a private data folder."""
+    path = write_config("")
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("TASKCODE_CONFIG", str(path))
+    return load_settings()
+
+
+@pytest.fixture
+def conn(settings):
+    from taskcode import db
+
+    connection = db.open_migrated(settings)
+    yield connection
+    connection.close()
+
+
+def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300):
+    """Run `python -m taskcode ARGS` as a real process; returns CompletedProcess."""
+    full_env = {**os.environ, **(env or {})}
+    full_env["PYTHONPATH"] = str(PROJECT_ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
+    return subprocess.run(
+        [sys.executable, "-m", "taskcode", *args],
+        capture_output=True, text=True, env=full_env, cwd=cwd or PROJECT_ROOT, timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )

@@ -1,0 +1,91 @@
+"""Config: defaults, environment overrides, and one-line errors for bad values."""
+
+import pytest
+
+from taskcode.config import load_settings
+from taskcode.errors import ConfigError
+
+
+def test_missing_config_file_gives_defaults(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(None)
+    assert settings.model.hidden_layers == (32, 16)
+    assert settings.model.patience == 5
+    assert settings.database.embedded
+    assert settings.spotify.api_base == "https://api.spotify.com/v1"
+
+
+def test_project_config_file_is_valid():
+    from tests.conftest import PROJECT_ROOT
+
+    settings = load_settings(PROJECT_ROOT / "config" / "config.yml")
+    assert settings.paths.data_dir == PROJECT_ROOT / "data"
+    assert "key" in settings.features.columns
+
+
+def test_environment_overrides_file(write_config, monkeypatch):
+    path = write_config("""
+        spotify:
+          api_base: https://example.invalid/v1
+        database:
+          url: postgresql://file/db
+    """)
+    monkeypatch.setenv("SPOTIFY_API_BASE", "http://127.0.0.1:9999/v1/")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://env/db")
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    settings = load_settings(path)
+    assert settings.spotify.api_base == "http://127.0.0.1:9999/v1"
+    assert settings.database.url == "postgresql://env/db"
+    assert settings.log_level == "DEBUG"
+
+
+def test_relative_data_dir_is_relative_to_project_folder(write_config, tmp_path):
+    path = write_config("paths:\n  data_dir: somewhere\n")
+    assert load_settings(path).paths.data_dir == tmp_path / "somewhere"
+
+
+def test_users_accept_names_and_mappings(write_config):
+    path = write_config("""
+        users:
+          - alice
+          - {name: bob, client_id: abc, client_secret: s3cret}
+    """)
+    users = load_settings(path).users
+    assert [u.name for u in users] == ["alice", "bob"]
+    assert users[1].client_id == "abc"
+    assert "s3cret" not in repr(users[1])
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("model:\n  activation: rleu\n", "'model.activation' is 'rleu'; allowed: relu, tanh"),
+        ("model:\n  hidden_layers: []\n", "'model.hidden_layers' must be a non-empty list"),
+        ("model:\n  hidden_layers: [0]\n", "'model.hidden_layers' must be a non-empty list"),
+        ("model:\n  dropout: 1.5\n", "'model.dropout' must be >= 0 and <= 0.9"),
+        ("model:\n  epochs: ten\n", "'model.epochs' must be an integer"),
+        ("features:\n  columns:\n    loudnes: standardize\n", "unknown feature 'features.columns.loudnes'; allowed: danceability"),
+        ("features:\n  columns:\n    energy: one_hot\n", "'features.columns.energy' cannot be one_hot"),
+        ("features:\n  sources: [spotify, lastfm]\n", "'features.sources[1]' is 'lastfm'; allowed: spotify, reccobeats, csv"),
+        ("modle:\n  epochs: 3\n", "unknown key 'modle'; allowed: paths, users"),
+        ("model:\n  epoch: 3\n", "unknown key 'model.epoch'"),
+        ("spotify:\n  page_size: 100\n", "'spotify.page_size' must be >= 1 and <= 50"),
+        ("users:\n  - alice\n  - alice\n", "repeats the name 'alice'"),
+        ("database:\n  url: mysql://x\n", "must start with postgresql://"),
+        ("model: [\n", "is not valid YAML at line 2"),
+        ("- just\n- a list\n", "'' must be a mapping"),
+    ],
+)
+def test_invalid_config_is_one_line_naming_the_key(write_config, text, expected):
+    path = write_config(text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    message = str(caught.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_missing_explicit_config_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("TASKCODE_CONFIG", str(tmp_path / "nope.yml"))
+    with pytest.raises(ConfigError, match="TASKCODE_CONFIG points to .*nope.yml, which does not exist"):
+        load_settings()
