@@ -54,6 +54,28 @@ def cmd_status(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_sample_library(settings: Settings, args) -> int:
+    import time
+
+    from taskcode.library import generate
+
+    started = time.perf_counter()
+    library = generate(
+        people=args.people, tracks=args.tracks, overlap=args.overlap, seed=args.seed,
+        catalog_extra=args.catalog_extra,
+    )
+    library.save(args.output)
+    message = (
+        f"wrote {args.output}: {len(library.people)} people, {len(library.likes)} likes, "
+        f"{len(library.tracks)} tracks"
+    )
+    if args.catalog:
+        rows = library.write_catalog(args.catalog)
+        message += f"; catalog {args.catalog}: {rows} rows"
+    print(f"{message} ({time.perf_counter() - started:.1f} s)")
+    return 0
+
+
 # -- wiring -------------------------------------------------------------------
 
 
@@ -75,6 +97,20 @@ def build_parser() -> argparse.ArgumentParser:
     status_parser = commands.add_parser("status", help="people, tracks, champion and map at a glance")
     status_parser.add_argument("--json", action="store_true", help="print one JSON object")
     status_parser.set_defaults(handler=cmd_status)
+
+    sample = commands.add_parser(
+        "sample-library", help="write a deterministic synthetic library for the emulator and tests"
+    )
+    sample.add_argument("--people", type=int, default=2, help="number of people (default 2)")
+    sample.add_argument("--tracks", type=int, default=1000, help="liked songs per person (default 1000)")
+    sample.add_argument("--overlap", type=float, default=0.1,
+                        help="fraction of each person's likes also liked by someone else (default 0.1)")
+    sample.add_argument("--seed", type=int, default=7, help="same seed, same library (default 7)")
+    sample.add_argument("--catalog", help="also write a catalog CSV (public 'Spotify Tracks Dataset' columns)")
+    sample.add_argument("--catalog-extra", type=int, default=0,
+                        help="songs in the catalog that nobody likes yet (for discover)")
+    sample.add_argument("-o", "--output", required=True, help="library file to write (JSON)")
+    sample.set_defaults(handler=cmd_sample_library)
     return parser
 
 
