@@ -1,0 +1,262 @@
+"""Writes of the pipeline's data: people, tracks, likes, features, runs.
+
+Every write is an upsert keyed by the primary key, sent in batches
+(`execute_values`), so that a re-run can only update rows, never add them
+twice, and 100k likes cost a few round trips instead of 100k. The caller
+owns the transaction: a person's likes and their watermark go in one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from psycopg2.extras import execute_values
+
+from taskcode.config import AUDIO_FEATURES
+from taskcode.items import SavedTrack, TrackRow
+
+BATCH = 1000
+FEATURE_COLUMNS = AUDIO_FEATURES + ("duration_ms",)
+
+
+@dataclass(frozen=True)
+class PersonRecord:
+    person_id: int
+    name: str
+    client_id: str | None
+    client_secret: str | None
+    has_token: bool
+
+
+# -- people -------------------------------------------------------------------
+
+
+def ensure_person(cur, name: str, *, client_id: str | None = None, client_secret: str | None = None) -> int:
+    """Register a person (or update their app credentials); returns person_id."""
+    cur.execute(
+        """INSERT INTO people (name, client_id, client_secret) VALUES (%s, %s, %s)
+           ON CONFLICT (name) DO UPDATE
+              SET client_id = COALESCE(EXCLUDED.client_id, people.client_id),
+                  client_secret = COALESCE(EXCLUDED.client_secret, people.client_secret)
+           RETURNING person_id""",
+        (name, client_id, client_secret),
+    )
+    return cur.fetchone()[0]
+
+
+def get_people(cur, names: Sequence[str] | None = None) -> list[PersonRecord]:
+    cur.execute(
+        """SELECT p.person_id, p.name, p.client_id, p.client_secret, t.person_id IS NOT NULL
+             FROM people p LEFT JOIN spotify_tokens t ON t.person_id = p.person_id
+            WHERE %(all)s OR p.name = ANY(%(names)s)
+            ORDER BY p.name""",
+        {"all": names is None, "names": list(names or [])},
+    )
+    return [PersonRecord(*row) for row in cur.fetchall()]
+
+
+def set_spotify_profile(cur, person_id: int, user_id: str | None, display_name: str | None) -> None:
+    cur.execute(
+        "UPDATE people SET spotify_user_id = %s, display_name = %s WHERE person_id = %s",
+        (user_id, display_name, person_id),
+    )
+
+
+def load_token(cur, person_id: int) -> dict | None:
+    cur.execute("SELECT token_info FROM spotify_tokens WHERE person_id = %s", (person_id,))
+    row = cur.fetchone()
+    return row[0] if row else None
+
+
+def save_token(cur, person_id: int, token_info: dict) -> None:
+    cur.execute(
+        """INSERT INTO spotify_tokens (person_id, token_info) VALUES (%s, %s)
+           ON CONFLICT (person_id) DO UPDATE SET token_info = EXCLUDED.token_info, updated_at = now()""",
+        (person_id, json.dumps(token_info)),
+    )
+
+
+# -- tracks and likes -----------------------------------------------------------
+
+
+def upsert_tracks(cur, rows: Iterable[TrackRow]) -> None:
+    """Insert new tracks; fill in fields a later answer knows (never blank them)."""
+    unique = {row.track_id: row for row in rows}
+    values = [
+        (r.track_id, r.name, list(r.artists), list(r.artist_ids), r.album_id, r.album_name,
+         r.release_date, r.release_year, r.duration_ms, r.explicit)
+        for r in unique.values()
+    ]
+    if not values:
+        return
+    execute_values(
+        cur,
+        """INSERT INTO tracks (track_id, name, artists, artist_ids, album_id, album_name,
+                               release_date, release_year, duration_ms, explicit)
+           VALUES %s
+           ON CONFLICT (track_id) DO UPDATE SET
+               name = COALESCE(EXCLUDED.name, tracks.name),
+               artists = CASE WHEN cardinality(EXCLUDED.artists) > 0 THEN EXCLUDED.artists ELSE tracks.artists END,
+               artist_ids = CASE WHEN cardinality(EXCLUDED.artist_ids) > 0 THEN EXCLUDED.artist_ids ELSE tracks.artist_ids END,
+               album_id = COALESCE(EXCLUDED.album_id, tracks.album_id),
+               album_name = COALESCE(EXCLUDED.album_name, tracks.album_name),
+               release_date = COALESCE(EXCLUDED.release_date, tracks.release_date),
+               release_year = COALESCE(EXCLUDED.release_year, tracks.release_year),
+               duration_ms = COALESCE(EXCLUDED.duration_ms, tracks.duration_ms),
+               explicit = COALESCE(EXCLUDED.explicit, tracks.explicit),
+               updated_at = now()
+           WHERE (tracks.name, tracks.album_id, tracks.duration_ms, tracks.explicit, tracks.artists)
+                 IS DISTINCT FROM
+                 (COALESCE(EXCLUDED.name, tracks.name), COALESCE(EXCLUDED.album_id, tracks.album_id),
+                  COALESCE(EXCLUDED.duration_ms, tracks.duration_ms),
+                  COALESCE(EXCLUDED.explicit, tracks.explicit),
+                  CASE WHEN cardinality(EXCLUDED.artists) > 0 THEN EXCLUDED.artists ELSE tracks.artists END)""",
+        values,
+        template="(%s, %s, %s::text[], %s::text[], %s, %s, %s, %s, %s, %s)",
+        page_size=BATCH,
+    )
+
+
+def upsert_likes(cur, person_id: int, saved: Iterable[SavedTrack]) -> int:
+    """Store likes (tracks must exist); returns how many are new or came back."""
+    unique = {s.track.track_id: s.added_at for s in saved}
+    if not unique:
+        return 0
+    changed = execute_values(
+        cur,
+        """INSERT INTO likes (person_id, track_id, added_at) VALUES %s
+           ON CONFLICT (person_id, track_id) DO UPDATE
+              SET added_at = EXCLUDED.added_at, removed_at = NULL
+            WHERE likes.removed_at IS NOT NULL OR likes.added_at <> EXCLUDED.added_at
+           RETURNING 1""",
+        [(person_id, track_id, added_at) for track_id, added_at in unique.items()],
+        page_size=BATCH,
+        fetch=True,
+    )
+    return len(changed)
+
+
+def known_like_ids(cur, person_id: int, track_ids: Sequence[str]) -> set[str]:
+    """Which of these tracks the person's current likes already hold."""
+    cur.execute(
+        """SELECT track_id FROM likes
+            WHERE person_id = %s AND removed_at IS NULL AND track_id = ANY(%s)""",
+        (person_id, list(track_ids)),
+    )
+    return {row[0] for row in cur.fetchall()}
+
+
+def mark_removed(cur, person_id: int, present: set[str], now: dt.datetime) -> int:
+    """Likes no longer on Spotify keep their row, with removed_at set."""
+    cur.execute(
+        """UPDATE likes SET removed_at = %s
+            WHERE person_id = %s AND removed_at IS NULL AND NOT (track_id = ANY(%s))""",
+        (now, person_id, list(present)),
+    )
+    return cur.rowcount
+
+
+# -- the incremental cursor -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Watermark:
+    added_at: dt.datetime | None
+    track_ids: frozenset[str]
+
+
+def get_watermark(cur, person_id: int, *, for_update: bool = False) -> Watermark:
+    cur.execute(
+        "SELECT watermark_added_at, watermark_track_ids FROM sync_state WHERE person_id = %s"
+        + (" FOR UPDATE" if for_update else ""),
+        (person_id,),
+    )
+    row = cur.fetchone()
+    return Watermark(row[0], frozenset(row[1])) if row else Watermark(None, frozenset())
+
+
+def save_watermark(cur, person_id: int, mark: Watermark, *, full: bool = False) -> None:
+    cur.execute(
+        """INSERT INTO sync_state (person_id, watermark_added_at, watermark_track_ids, last_sync_at,
+                                   last_full_sync_at)
+           VALUES (%s, %s, %s, now(), CASE WHEN %s THEN now() END)
+           ON CONFLICT (person_id) DO UPDATE SET
+               watermark_added_at = EXCLUDED.watermark_added_at,
+               watermark_track_ids = EXCLUDED.watermark_track_ids,
+               last_sync_at = now(),
+               last_full_sync_at = COALESCE(EXCLUDED.last_full_sync_at, sync_state.last_full_sync_at)""",
+        (person_id, mark.added_at, sorted(mark.track_ids), full),
+    )
+
+
+# -- audio features -------------------------------------------------------------
+
+
+def tracks_without_features(cur, retry_unknown_after_days: float, limit: int | None = None) -> list[str]:
+    """Tracks without features, oldest first, skipping recent misses of every source."""
+    cur.execute(
+        """SELECT t.track_id FROM tracks t
+            WHERE NOT EXISTS (SELECT 1 FROM audio_features f WHERE f.track_id = t.track_id)
+              AND NOT EXISTS (SELECT 1 FROM feature_misses m WHERE m.track_id = t.track_id
+                                 AND m.last_tried_at > now() - make_interval(secs => %s))
+            ORDER BY t.first_seen_at, t.track_id
+            LIMIT %s""",
+        (retry_unknown_after_days * 86400, limit),
+    )
+    return [row[0] for row in cur.fetchall()]
+
+
+def upsert_features(cur, rows: Iterable[dict]) -> int:
+    """Store feature rows ({track_id, source, danceability, …}); returns rows written."""
+    values = [
+        (row["track_id"], row["source"], *(row.get(column) for column in FEATURE_COLUMNS))
+        for row in {r["track_id"]: r for r in rows}.values()
+    ]
+    if not values:
+        return 0
+    columns = ", ".join(FEATURE_COLUMNS)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in FEATURE_COLUMNS)
+    execute_values(
+        cur,
+        f"""INSERT INTO audio_features (track_id, source, {columns}) VALUES %s
+            ON CONFLICT (track_id) DO UPDATE SET source = EXCLUDED.source, {updates}, fetched_at = now()""",
+        values,
+        page_size=BATCH,
+    )
+    cur.execute(
+        "DELETE FROM feature_misses WHERE track_id = ANY(%s)", ([v[0] for v in values],)
+    )
+    return len(values)
+
+
+def record_misses(cur, track_ids: Iterable[str]) -> None:
+    ids = sorted(set(track_ids))
+    if not ids:
+        return
+    execute_values(
+        cur,
+        """INSERT INTO feature_misses (track_id, last_tried_at) VALUES %s
+           ON CONFLICT (track_id) DO UPDATE
+              SET last_tried_at = EXCLUDED.last_tried_at, tries = feature_misses.tries + 1""",
+        [(track_id,) for track_id in ids],
+        template="(%s, now())",
+        page_size=BATCH,
+    )
+
+
+# -- runs -----------------------------------------------------------------------
+
+
+def start_run(cur, kind: str) -> int:
+    cur.execute("INSERT INTO runs (kind) VALUES (%s) RETURNING run_id", (kind,))
+    return cur.fetchone()[0]
+
+
+def finish_run(cur, run_id: int, status: str, summary: dict) -> None:
+    cur.execute(
+        "UPDATE runs SET finished_at = now(), status = %s, summary = %s WHERE run_id = %s",
+        (status, json.dumps(summary, default=str), run_id),
+    )
