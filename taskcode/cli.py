@@ -76,6 +76,41 @@ def cmd_sample_library(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_emulator(settings: Settings, args) -> int:
+    import os
+    import threading
+
+    from taskcode.emulator import Emulator
+    from taskcode.library import Library
+
+    library = Library.load(args.library)
+    secret = os.environ.get("SPOTIFY_CLIENT_SECRET")
+    client_id = args.client_id or os.environ.get("SPOTIFY_CLIENT_ID")
+    emu = Emulator(library, client_id=client_id, client_secret=secret, port=args.port)
+    try:
+        emu.start()
+    except OSError as exc:
+        raise TaskcodeError(f"emulator: cannot listen on 127.0.0.1:{args.port}: {exc.strerror}") from None
+    with emu:
+        print(f"Spotify emulator serving {args.library} ({len(library.people)} people, "
+              f"{len(library.likes)} likes) at {emu.url}")
+        print("Point the project at it:")
+        for name, value in emu.env().items():
+            if name != "SPOTIFY_CLIENT_SECRET":  # a secret is never printed
+                print(f"  export {name}={value}")
+        if secret:
+            print("  SPOTIFY_CLIENT_SECRET: the value it was started with")
+        else:
+            print("  SPOTIFY_CLIENT_SECRET: a random one nobody knows; to call /api/token,"
+                  " restart with SPOTIFY_CLIENT_SECRET set")
+        print(f"People and their refresh tokens: GET {emu.url}/admin/people. Ctrl-C stops it.", flush=True)
+        try:
+            threading.Event().wait()  # the server runs in its own thread until Ctrl-C
+        except KeyboardInterrupt:
+            print("emulator stopped")
+    return 0
+
+
 # -- wiring -------------------------------------------------------------------
 
 
@@ -111,6 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="songs in the catalog that nobody likes yet (for discover)")
     sample.add_argument("-o", "--output", required=True, help="library file to write (JSON)")
     sample.set_defaults(handler=cmd_sample_library)
+
+    emulator = commands.add_parser(
+        "emulator", help="serve a sample library as a local Spotify (Web API, accounts, ReccoBeats)"
+    )
+    emulator.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    emulator.add_argument("--library", required=True, help="library file written by sample-library")
+    emulator.add_argument("--client-id", help="the app's client id (default: $SPOTIFY_CLIENT_ID or random);"
+                          " the secret comes from $SPOTIFY_CLIENT_SECRET")
+    emulator.set_defaults(handler=cmd_emulator)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real, throwaway PostgreSQL cluster and per-test databases.
+"""Shared fixtures: a real, throwaway PostgreSQL cluster and per-test databases,
+and the Spotify emulator serving a small sample library.
 
 The cluster is started once per test session with the project's own
 embedded-cluster code (initdb/pg_ctl), so the tests exercise it too. Each
@@ -97,6 +98,23 @@ def conn(settings):
     connection = db.open_migrated(settings)
     yield connection
     connection.close()
+
+
+@pytest.fixture
+def sample_library():
+    """A small deterministic library (2 people x 120 likes); each test may change its own copy."""
+    from taskcode.library import generate
+
+    return generate(people=2, tracks=120, seed=7)
+
+
+@pytest.fixture
+def emulator(sample_library):
+    """The Spotify emulator serving `sample_library` on a free loopback port, stopped after the test."""
+    from taskcode.emulator import Emulator
+
+    with Emulator(sample_library) as emu:
+        yield emu
 
 
 def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300):
