@@ -54,6 +54,47 @@ def cmd_status(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_authorize(settings: Settings, args) -> int:
+    from taskcode.authorize import authorize
+
+    if args.client_id and not args.client_secret:
+        import getpass
+
+        try:
+            args.client_secret = getpass.getpass(f"client secret of the app {args.client_id}: ")
+        except EOFError:
+            raise TaskcodeError("authorize: --client-id needs its secret (typed at the prompt)") from None
+    with db.connection(settings) as conn:
+        db.migrate(conn)
+        profile = authorize(
+            settings, conn, args.user, refresh_token=args.refresh_token, cache_file=args.cache_file,
+            client_id=args.client_id, client_secret=args.client_secret,
+        )
+    print(f"authorized {args.user}: Spotify user {profile.get('id')} ({profile.get('display_name') or 'no display name'})")
+    return 0
+
+
+def cmd_sync(settings: Settings, args) -> int:
+    from taskcode import sync
+
+    with db.connection(settings) as conn:
+        db.migrate(conn)
+        summary = sync.run(settings, conn, names=args.user or None, full=args.full,
+                           with_features=not args.no_features)
+    print(sync.format_summary(summary))
+    return 0
+
+
+def cmd_features(settings: Settings, args) -> int:
+    from taskcode import features
+
+    with db.connection(settings) as conn:
+        db.migrate(conn)
+        summary = features.fetch_missing(settings, conn)
+    print(json.dumps(summary.as_dict(), indent=2))
+    return 0
+
+
 def cmd_sample_library(settings: Settings, args) -> int:
     import time
 
@@ -132,6 +173,26 @@ def build_parser() -> argparse.ArgumentParser:
     status_parser = commands.add_parser("status", help="people, tracks, champion and map at a glance")
     status_parser.add_argument("--json", action="store_true", help="print one JSON object")
     status_parser.set_defaults(handler=cmd_status)
+
+    auth = commands.add_parser("authorize", help="register a person and store their Spotify authorization")
+    auth.add_argument("--user", required=True, help="the person's name (new or existing)")
+    how = auth.add_mutually_exclusive_group()
+    how.add_argument("--refresh-token", help="use this refresh token instead of logging in")
+    how.add_argument("--cache-file", help="import a token file written by spotipy (.cache)")
+    auth.add_argument("--client-id", help="this person's own Spotify app (development mode admits 5 users an app)")
+    auth.add_argument("--client-secret", help="secret of that app (asked at a prompt when left out, "
+                      "so that it stays out of the shell history)")
+    auth.set_defaults(handler=cmd_authorize)
+
+    sync_parser = commands.add_parser("sync", help="new liked songs of everyone (or --user), then audio features")
+    sync_parser.add_argument("--user", action="append", help="only this person (repeatable)")
+    sync_parser.add_argument("--full", action="store_true",
+                             help="page everything and mark likes gone from Spotify as removed")
+    sync_parser.add_argument("--no-features", action="store_true", help="skip the audio features step")
+    sync_parser.set_defaults(handler=cmd_sync)
+
+    features_parser = commands.add_parser("features", help="audio features for tracks that have none yet")
+    features_parser.set_defaults(handler=cmd_features)
 
     sample = commands.add_parser(
         "sample-library", help="write a deterministic synthetic library for the emulator and tests"

@@ -88,6 +88,8 @@ class SpotifySettings:
     max_retry_after_seconds: float
     max_attempts: int
     page_size: int
+    backoff_initial_seconds: float
+    backoff_max_seconds: float
 
 
 @dataclass(frozen=True)
@@ -254,6 +256,7 @@ def load_settings(path: Path | str | None = None) -> Settings:
         spotify=_spotify(_Group(top.raw.get("spotify"), "spotify", (
             "api_base", "accounts_base", "client_id", "client_secret", "redirect_uri", "scope",
             "timeout_seconds", "max_retry_after_seconds", "max_attempts", "page_size",
+            "backoff_initial_seconds", "backoff_max_seconds",
         ))),
         features=_features(_Group(top.raw.get("features"), "features", (
             "sources", "reccobeats_api_base", "retry_unknown_after_days", "columns",
@@ -337,6 +340,8 @@ def _spotify(group: _Group) -> SpotifySettings:
         max_retry_after_seconds=group.number("max_retry_after_seconds", 120, low=0),
         max_attempts=group.number("max_attempts", 6, low=1, integer=True),
         page_size=page_size,
+        backoff_initial_seconds=group.number("backoff_initial_seconds", 1.0, low=0),
+        backoff_max_seconds=group.number("backoff_max_seconds", 30.0, low=0),
     )
 
 

@@ -1,0 +1,280 @@
+"""Audio features for tracks that have none yet, from the configured sources.
+
+Spotify's `/audio-features` answers 403 to apps created after 2024-11-27, so
+features may come from elsewhere; the sources are tried in the configured
+order, each for the tracks the previous ones did not know:
+
+- `spotify`: `/audio-features`, 100 ids a call;
+- `reccobeats`: the ReccoBeats API, 40 ids a call, no key;
+- `csv`: a local catalog file in the public "Spotify Tracks Dataset" columns.
+
+Each track is fetched once, however many people like it, and the source is
+stored beside its features. A track no source knows is asked about again
+only after `features.retry_unknown_after_days`, not every night.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+
+import requests
+
+from taskcode import db, store
+from taskcode.config import Settings
+from taskcode.errors import TaskcodeError
+from taskcode.retry import ApiError, HTTPFailure, MalformedAnswer, RetryPolicy
+from taskcode.spotify import CallCounter, SpotifyClient, client_for
+
+log = logging.getLogger(__name__)
+NUMERIC = (
+    "danceability", "energy", "loudness", "speechiness", "acousticness", "instrumentalness",
+    "liveness", "valence", "tempo",
+)
+INTEGER = ("key", "mode", "time_signature", "duration_ms")
+_SPOTIFY_TRACK_URL = re.compile(r"/track/([0-9A-Za-z]{22})")
+DEPRECATION = (
+    "Spotify's /audio-features answers 403 for this app: Spotify removed the endpoint for apps "
+    "created after 27 November 2024. Using {fallback} instead."
+)
+
+
+class SourceUnavailable(Exception):
+    """The source refuses us for good (not a passing fault): skip it for a while."""
+
+
+@dataclass
+class FeatureSummary:
+    wanted: int = 0
+    found: dict[str, int] = field(default_factory=dict)
+    unknown: int = 0
+    unavailable: dict[str, str] = field(default_factory=dict)
+    malformed: int = 0
+
+    def as_dict(self) -> dict:
+        return {"wanted": self.wanted, "found": self.found, "unknown": self.unknown,
+                "unavailable": self.unavailable, "malformed": self.malformed}
+
+
+# -- turning answers into rows ---------------------------------------------------
+
+
+def feature_row(track_id: str, source: str, raw: dict) -> dict | None:
+    """Our row from any source's record; None when it lacks usable numbers."""
+    row = {"track_id": track_id, "source": source}
+    for name in NUMERIC:
+        row[name] = _number(raw.get(name))
+    for name in INTEGER:
+        value = _number(raw.get(name))
+        row[name] = int(value) if value is not None else None
+    if sum(row[name] is not None for name in NUMERIC) < len(NUMERIC) // 2:
+        return None
+    return row
+
+
+def _number(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            return None
+    return float(value) if math.isfinite(value) else None
+
+
+# -- the sources ------------------------------------------------------------------
+
+
+class SpotifySource:
+    name, batch_size = "spotify", 100
+
+    def __init__(self, client: SpotifyClient):
+        self.client = client
+
+    def fetch(self, track_ids: list[str], summary: FeatureSummary) -> dict[str, dict]:
+        try:
+            answer = self.client.audio_features(track_ids)
+        except ApiError as exc:
+            if exc.status == 403:
+                raise SourceUnavailable("403 from /audio-features (removed for new apps)") from None
+            raise
+        found = {}
+        for track_id, raw in zip(track_ids, answer):
+            if raw is None:
+                continue
+            row = feature_row(track_id, self.name, raw) if isinstance(raw, dict) else None
+            if row is None:
+                summary.malformed += 1
+            else:
+                found[track_id] = row
+        return found
+
+
+class ReccoBeatsSource:
+    name, batch_size = "reccobeats", 40
+
+    def __init__(self, settings: Settings, session: requests.Session, policy: RetryPolicy):
+        self.url = settings.features.reccobeats_api_base + "/audio-features"
+        self.session, self.policy = session, policy
+        self.timeout = settings.spotify.timeout_seconds
+
+    def fetch(self, track_ids: list[str], summary: FeatureSummary) -> dict[str, dict]:
+        answer = self.policy.call("ReccoBeats audio features", self._get, track_ids)
+        found = {}
+        for raw in answer["content"]:
+            # ReccoBeats has ids of its own; Spotify's is only inside `href`.
+            match = _SPOTIFY_TRACK_URL.search(str(raw.get("href", ""))) if isinstance(raw, dict) else None
+            row = feature_row(match.group(1), self.name, raw) if match else None
+            if row is None or row["track_id"] not in track_ids:
+                summary.malformed += 1
+            else:
+                found[row["track_id"]] = row
+        return found
+
+    def _get(self, track_ids: list[str]) -> dict:
+        response = self.session.get(self.url, params={"ids": ",".join(track_ids)}, timeout=self.timeout)
+        if response.status_code >= 400:
+            raise HTTPFailure(
+                response.status_code, f"ReccoBeats answered {response.status_code}",
+                retry_after=_retry_after(response),
+            )
+        try:
+            answer = response.json()
+        except ValueError:
+            raise MalformedAnswer("ReccoBeats answered something that is not JSON") from None
+        if not isinstance(answer, dict) or not isinstance(answer.get("content"), list):
+            raise MalformedAnswer("ReccoBeats answered JSON without a content list")
+        return answer
+
+
+class CsvSource:
+    name, batch_size = "csv", 5000
+
+    def __init__(self, settings: Settings):
+        from taskcode.catalog import read_catalog
+
+        self.catalog = read_catalog(settings.paths.catalog_csv)
+
+    def fetch(self, track_ids: list[str], summary: FeatureSummary) -> dict[str, dict]:
+        rows = self.catalog.loc[self.catalog.index.intersection(track_ids)]
+        found = {}
+        for track_id, raw in zip(rows.index, rows.to_dict("records")):
+            row = feature_row(track_id, self.name, raw)
+            if row is None:
+                summary.malformed += 1
+            else:
+                found[track_id] = row
+        return found
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    from taskcode.retry import parse_retry_after
+
+    return parse_retry_after(response.headers.get("Retry-After"))
+
+
+# -- the stage ------------------------------------------------------------------------
+
+
+def _sources(settings: Settings, conn, counter: CallCounter, policy: RetryPolicy, summary: FeatureSummary):
+    """The configured sources that can run now, in order."""
+    with db.transaction(conn) as cur:
+        cur.execute("SELECT source, reason FROM feature_source_state WHERE unavailable_until > now()")
+        resting = dict(cur.fetchall())
+    for name in settings.features.sources:
+        if name in resting:
+            summary.unavailable[name] = resting[name]
+            continue
+        if name == "spotify":
+            with db.transaction(conn) as cur:
+                people = [p for p in store.get_people(cur) if p.has_token]
+            if not people:
+                summary.unavailable[name] = "nobody has authorized Spotify yet"
+                continue
+            yield SpotifySource(client_for(settings, conn, people[0], counter=counter, policy=policy))
+        elif name == "reccobeats":
+            yield ReccoBeatsSource(settings, counter.session(), policy)
+        elif name == "csv":
+            if settings.paths.catalog_csv is None:
+                summary.unavailable[name] = "no catalog file configured (paths.catalog_csv)"
+                continue
+            yield CsvSource(settings)
+
+
+def fetch_missing(settings: Settings, conn, *, counter: CallCounter | None = None,
+                  policy: RetryPolicy | None = None) -> FeatureSummary:
+    """Features for every track that has none (each batch committed as it arrives)."""
+    counter = counter or CallCounter()
+    policy = policy or RetryPolicy(settings.spotify)
+    summary = FeatureSummary()
+    with db.transaction(conn) as cur:
+        wanted = store.tracks_without_features(cur, settings.features.retry_unknown_after_days)
+    summary.wanted = len(wanted)
+    remaining = list(wanted)
+    for source in (_sources(settings, conn, counter, policy, summary) if wanted else ()):
+        if not remaining:
+            break
+        try:
+            remaining = _fetch_from(source, remaining, conn, summary)
+        except SourceUnavailable as exc:
+            fallback = _next_source_name(settings, source.name)
+            log.warning(DEPRECATION.format(fallback=fallback) if source.name == "spotify" else f"{source.name}: {exc}")
+            summary.unavailable[source.name] = str(exc)
+            _rest(settings, conn, source.name, str(exc))
+    with db.transaction(conn) as cur:
+        store.record_misses(cur, remaining)
+    summary.unknown = len(remaining)
+    if wanted:
+        log.info("features: %d wanted, found %s, %d unknown to every source (asked again in %g days)",
+                 summary.wanted, summary.found or "none", summary.unknown,
+                 settings.features.retry_unknown_after_days)
+    return summary
+
+
+def _fetch_from(source, track_ids: list[str], conn, summary: FeatureSummary) -> list[str]:
+    """Ask one source about these tracks; returns the ids it did not know."""
+    missing = []
+    for start in range(0, len(track_ids), source.batch_size):
+        batch = track_ids[start:start + source.batch_size]
+        found = source.fetch(batch, summary)
+        with db.transaction(conn) as cur:
+            store.upsert_features(cur, found.values())
+        summary.found[source.name] = summary.found.get(source.name, 0) + len(found)
+        missing.extend(t for t in batch if t not in found)
+    return missing
+
+
+def _next_source_name(settings: Settings, name: str) -> str:
+    order = list(settings.features.sources)
+    rest = order[order.index(name) + 1:]
+    return " then ".join(rest) if rest else "no other source (add reccobeats or csv to features.sources)"
+
+
+def _rest(settings: Settings, conn, source: str, reason: str) -> None:
+    until = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=settings.features.retry_unknown_after_days)
+    with db.transaction(conn) as cur:
+        cur.execute(
+            """INSERT INTO feature_source_state (source, unavailable_until, reason) VALUES (%s, %s, %s)
+               ON CONFLICT (source) DO UPDATE SET unavailable_until = EXCLUDED.unavailable_until,
+                                                  reason = EXCLUDED.reason, updated_at = now()""",
+            (source, until, reason),
+        )
+
+
+def lookup(settings: Settings, conn, track_ids: list[str]) -> dict[str, dict]:
+    """Features of tracks that are not in the database (for `predict`); nothing is stored."""
+    counter, policy, summary = CallCounter(), RetryPolicy(settings.spotify), FeatureSummary()
+    found: dict[str, dict] = {}
+    remaining = list(track_ids)
+    for source in _sources(settings, conn, counter, policy, summary):
+        try:
+            for start in range(0, len(remaining), source.batch_size):
+                found.update(source.fetch(remaining[start:start + source.batch_size], summary))
+        except (SourceUnavailable, TaskcodeError) as exc:
+            log.info("%s could not help: %s", source.name, exc)
+        remaining = [t for t in remaining if t not in found]
+        if not remaining:
+            break
+    return found

@@ -1,0 +1,48 @@
+"""Fixtures that put the emulator, the settings and the database together."""
+
+from __future__ import annotations
+
+import pytest
+
+from taskcode import db, sync
+from taskcode.authorize import authorize
+from taskcode.config import load_settings
+
+FAST_RETRIES = """
+spotify:
+  backoff_initial_seconds: 0.05
+  backoff_max_seconds: 0.2
+"""
+
+
+@pytest.fixture
+def emulator_settings(emulator, sample_library, database_url, write_config, monkeypatch, tmp_path):
+    """Settings aimed at the emulator, the library's catalog file and a fresh database; nobody authorized yet."""
+    catalog = tmp_path / "catalog.csv"
+    sample_library.write_catalog(catalog)
+    path = write_config(FAST_RETRIES + f"paths:\n  catalog_csv: {catalog}\n")
+    for name, value in emulator.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("TASKCODE_CONFIG", str(path))
+    settings = load_settings()
+    conn = db.open_migrated(settings)
+    yield {"settings": settings, "conn": conn, "emulator": emulator, "config": path}
+    conn.close()
+
+
+@pytest.fixture
+def authorized(emulator_settings, sample_library):
+    """Every person of the library authorized with their refresh token."""
+    for person in sample_library.people:
+        authorize(emulator_settings["settings"], emulator_settings["conn"], person.name,
+                  refresh_token=emulator_settings["emulator"].refresh_token(person.name))
+    emulator_settings["emulator"].clear_requests()
+    return emulator_settings
+
+
+@pytest.fixture
+def synced(authorized):
+    """Authorized and synced once (likes and features)."""
+    sync.run(authorized["settings"], authorized["conn"])
+    return authorized
