@@ -81,6 +81,8 @@ class DatabaseCacheHandler(CacheHandler):
     def save_token_to_cache(self, token_info):
         _register_token(token_info)
         self.token_info = token_info
+        log.debug("keeping a new access token for person %d (expires at %s)", self.person_id,
+                  token_info.get("expires_at"))
         with db.connection(self.settings) as conn, db.transaction(conn) as cur:
             store.save_token(cur, self.person_id, token_info)
 

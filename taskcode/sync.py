@@ -116,6 +116,7 @@ def _fetch(client, page_size: int, mark: store.Watermark | None, result: PersonR
             page = client.saved_tracks(offset, page_size)
             result.pages += 1
             items = page["items"]
+            log.debug("%s: %d item(s) at offset %d of %s", client.name, len(items), offset, page.get("total"))
             totals.add(page.get("total"))
             progress.total = page.get("total") if isinstance(page.get("total"), int) else None
             progress.update(len(items))
