@@ -9,9 +9,10 @@ train the wrong model.
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 
@@ -203,8 +204,12 @@ def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
+# Extra variables for one load_settings call (e.g. built from Airflow Connections).
+_overrides: ContextVar[Mapping[str, str]] = ContextVar("taskcode_env_overrides", default={})
+
+
 def _env(name: str) -> str | None:
-    value = os.environ.get(name)
+    value = _overrides.get().get(name) or os.environ.get(name)
     return value if value else None
 
 
@@ -229,8 +234,16 @@ def default_config_path() -> Path | None:
     return None
 
 
-def load_settings(path: Path | str | None = None) -> Settings:
-    """Read and validate the config; environment variables win over the file."""
+def load_settings(path: Path | str | None = None, *, env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the config; environment variables (and then `env`) win over the file."""
+    token = _overrides.set(dict(env or {}))
+    try:
+        return _load(path)
+    finally:
+        _overrides.reset(token)
+
+
+def _load(path: Path | str | None) -> Settings:
     config_path = Path(path) if path else default_config_path()
     raw: Any = {}
     if config_path is not None:

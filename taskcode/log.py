@@ -44,8 +44,9 @@ class RedactingFilter(logging.Filter):
 
 
 def setup_logging(level: str = "INFO") -> None:
+    """Log to stderr unless a host (Airflow, pytest) already set handlers; redact everywhere."""
     root = logging.getLogger()
-    if not any(isinstance(h, logging.StreamHandler) and getattr(h, "_taskcode", False) for h in root.handlers):
+    if not root.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler._taskcode = True
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -89,3 +89,13 @@ def test_missing_explicit_config_file(monkeypatch, tmp_path):
     monkeypatch.setenv("TASKCODE_CONFIG", str(tmp_path / "nope.yml"))
     with pytest.raises(ConfigError, match="TASKCODE_CONFIG points to .*nope.yml, which does not exist"):
         load_settings()
+
+
+def test_explicit_env_wins_over_process_environment(write_config, monkeypatch):
+    """How deployments pass settings built from Airflow Connections."""
+    path = write_config("")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://process/db")
+    settings = load_settings(path, env={"DATABASE_URL": "postgresql://airflow/db", "SPOTIFY_CLIENT_ID": "app"})
+    assert settings.database.url == "postgresql://airflow/db"
+    assert settings.spotify.client_id == "app"
+    assert load_settings(path).database.url == "postgresql://process/db"

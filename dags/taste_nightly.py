@@ -1,0 +1,87 @@
+"""
+### Whose song is it? — the nightly run
+
+Every night: each person's new liked songs (one mapped `sync` task per person,
+in the `spotify_api` pool that caps concurrent Spotify calls), audio features
+for the new tracks, a new model trained only when the data changed, kept only
+if its F1 beats the champion's on the same held-out songs, and the champion's
+map with tonight's new songs placed into it.
+
+**Trigger it by hand** (Airflow UI → Trigger, or
+`airflow dags trigger taste_nightly --conf '{"force_retrain": true}'`):
+
+- `people`: only these people (empty: everyone who has authorized);
+- `full_resync`: page every liked song and mark the ones gone from Spotify as removed;
+- `force_retrain`: train even when nothing changed;
+- `fresh_map`: draw the champion's map anew.
+
+A full rebuild (the manual backfill) is all three switches at once:
+`airflow dags trigger taste_nightly --conf '{"full_resync": true, "force_retrain": true, "fresh_map": true}'`.
+
+All logic lives in `taskcode` (see `taskcode/pipeline.py`); this file only wires it.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from taste_airflow import DEFAULT_ARGS, SPOTIFY_POOL, nightly_schedule, taskcode_env
+from taskcode import pipeline  # light: the heavy libraries load inside the steps that need them
+
+
+@dag(
+    dag_id="taste_nightly",
+    doc_md=__doc__,
+    schedule=nightly_schedule(),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["taste", "spotify", "nightly"],
+    params={
+        "people": Param([], type="array", items={"type": "string"},
+                        description="Only these people (empty: everyone who has authorized)."),
+        "full_resync": Param(False, type="boolean",
+                             description="Page every liked song; mark likes gone from Spotify as removed."),
+        "force_retrain": Param(False, type="boolean", description="Train even when nothing changed."),
+        "fresh_map": Param(False, type="boolean",
+                           description="Draw the champion's map anew instead of placing new songs into it."),
+    },
+)
+def taste_nightly():
+    @task
+    def people(params=None) -> list[str]:
+        return pipeline.people(params["people"], env=taskcode_env())
+
+    @task(pool=SPOTIFY_POOL, map_index_template="{{ task.op_kwargs['name'] }}")
+    def sync(name: str, params=None) -> dict:
+        return pipeline.sync_person(name, full=params["full_resync"], env=taskcode_env())
+
+    @task(pool=SPOTIFY_POOL, trigger_rule="all_done")
+    def features() -> dict:
+        return pipeline.features(env=taskcode_env())
+
+    @task.short_circuit(ignore_downstream_trigger_rules=False)
+    def train(params=None) -> int | None:
+        return pipeline.train(force=params["force_retrain"], env=taskcode_env())
+
+    @task
+    def evaluate_and_promote(version: int) -> dict:
+        return pipeline.evaluate_and_promote(version, env=taskcode_env())
+
+    @task(trigger_rule="none_failed")
+    def embed(params=None) -> dict:
+        return pipeline.embed(fresh=params["fresh_map"], env=taskcode_env())
+
+    @task(trigger_rule="none_failed")
+    def discover() -> dict:
+        return pipeline.discover(env=taskcode_env())
+
+    synced = sync.expand(name=people())
+    version = train()
+    synced >> features() >> version
+    evaluate_and_promote(version) >> embed() >> discover()
+
+
+taste_nightly()

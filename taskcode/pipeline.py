@@ -1,0 +1,96 @@
+"""The nightly job's steps, one function each: what the Airflow tasks call.
+
+Each step opens its own settings and database connection, so that it runs in
+any worker process, and returns a small JSON-able summary (Airflow keeps it
+as the task's XCom and it shows in the task log). `env` carries settings
+built outside the config file, e.g. from Airflow Connections.
+
+    people -> sync (one per person) -> features -> train -> evaluate_and_promote -> embed -> discover
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Iterator, Mapping
+
+from taskcode import db
+from taskcode.config import Settings, load_settings
+from taskcode.log import setup_logging
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _open(env: Mapping[str, str] | None) -> Iterator[tuple[Settings, object]]:
+    settings = load_settings(env=env)
+    setup_logging(settings.log_level)
+    conn = db.open_migrated(settings, application_name="taskcode-pipeline")
+    try:
+        yield settings, conn
+    finally:
+        conn.close()
+
+
+def people(names: list[str] | None = None, env: Mapping[str, str] | None = None) -> list[str]:
+    """The people to sync: the named ones, else everyone who has authorized."""
+    from taskcode import sync
+
+    with _open(env) as (settings, conn):
+        found = sync.people_to_sync(settings, conn, names or None)
+    ready = [p.name for p in found if p.has_token or names]
+    waiting = [p.name for p in found if not p.has_token and not names]
+    if waiting:
+        log.warning("not authorized yet, skipped: %s (python -m taskcode authorize --user NAME)", ", ".join(waiting))
+    return ready
+
+
+def sync_person(name: str, full: bool = False, env: Mapping[str, str] | None = None) -> dict:
+    """One person's new liked songs (a person's failure is their task's failure only)."""
+    from taskcode import sync
+
+    with _open(env) as (settings, conn):
+        [person] = sync.people_to_sync(settings, conn, [name])
+        result = sync.sync_person(settings, conn, person, full=full)
+    return {"person": name, **result.as_dict()}
+
+
+def features(env: Mapping[str, str] | None = None) -> dict:
+    """Audio features for every track that has none yet, shared across people."""
+    from taskcode import features as stage
+
+    with _open(env) as (settings, conn):
+        return stage.fetch_missing(settings, conn).as_dict()
+
+
+def train(force: bool = False, env: Mapping[str, str] | None = None) -> int | None:
+    """A new candidate version, or None when data and config did not change."""
+    from taskcode import train as stage
+
+    with _open(env) as (settings, conn):
+        return stage.train(settings, conn, force=force).version
+
+
+def evaluate_and_promote(version: int, env: Mapping[str, str] | None = None) -> dict:
+    """The F1 gate: the candidate becomes champion only if it beats the current one."""
+    from taskcode import registry
+
+    with _open(env) as (settings, conn):
+        decision = registry.evaluate_and_promote(settings, conn, version)
+    return {"version": decision.version, "promoted": decision.promoted, "decision": decision.text}
+
+
+def embed(fresh: bool = False, env: Mapping[str, str] | None = None) -> dict:
+    """The champion's map, with tonight's new songs placed into it (or drawn anew)."""
+    from taskcode import embed as stage
+
+    with _open(env) as (settings, conn):
+        return stage.embed(settings, conn, fresh=fresh).as_dict()
+
+
+def discover(env: Mapping[str, str] | None = None) -> dict:
+    """Each person's best catalog songs they have not liked yet (when a catalog is configured)."""
+    from taskcode import predict
+
+    with _open(env) as (settings, conn):
+        return predict.store_discoveries(settings, conn)

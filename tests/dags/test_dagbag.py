@@ -1,0 +1,45 @@
+"""Every DAG file imports cleanly and follows the house rules."""
+
+from tests.conftest import PROJECT_ROOT
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert "taste_nightly" in dagbag.dags
+
+
+def test_every_dag_has_tags_retries_and_no_catchup(dagbag):
+    for dag_id, dag in dagbag.dags.items():
+        assert dag.tags, f"{dag_id} has no tags"
+        assert dag.catchup is False, f"{dag_id} catches up"
+        assert dag.doc_md, f"{dag_id} has no doc_md"
+        for task in dag.tasks:
+            assert task.retries >= 2, f"{dag_id}.{task.task_id} retries {task.retries} < 2"
+
+
+def test_nightly_shape(dagbag):
+    dag = dagbag.dags["taste_nightly"]
+    assert dag.max_active_runs == 1
+    assert set(dag.params) == {"people", "full_resync", "force_retrain", "fresh_map"}
+    order = ["people", "sync", "features", "train", "evaluate_and_promote", "embed", "discover"]
+    for upstream, downstream in zip(order, order[1:]):
+        assert downstream in dag.get_task(upstream).downstream_task_ids, f"{upstream} -> {downstream}"
+    assert dag.get_task("sync").pool == "spotify_api"
+
+
+def test_parsing_a_dag_file_loads_no_heavy_library(airflow_db):
+    """The scheduler parses DAG files often: TensorFlow and friends load only inside tasks."""
+    import os
+    import subprocess
+    import sys
+
+    heavy = ("tensorflow", "keras", "openTSNE", "sklearn", "spotipy")
+    for path in (PROJECT_ROOT / "dags").glob("*.py"):
+        code = (
+            f"import runpy, sys; runpy.run_path({str(path)!r}); "
+            f"print('LOADED:' + ','.join(m for m in {heavy!r} if m in sys.modules))"
+        )
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ)
+        assert result.returncode == 0, result.stderr[-1500:]
+        loaded = result.stdout.rsplit("LOADED:", 1)[1].strip()
+        assert loaded == "", f"parsing {path.name} loads {loaded}"
