@@ -317,6 +317,11 @@ def _measure_on_test_set(conn, current: Version, candidate: Version) -> tuple[fl
             f"was trained for {', '.join(current.people)}, today's people are "
             f"{', '.join(candidate.people)}: it cannot score today's test set"
         )
+    if _split_of(current) != _split_of(candidate):
+        return None, (
+            "was trained with other split fractions (model.test_fraction / validation_fraction), "
+            "so today's test set holds songs it learned from"
+        )
     test = _test_frame(conn, candidate)
     if test is None or len(test) == 0:
         return None, "cannot be measured: the test songs have no features any more"
@@ -329,6 +334,11 @@ def _measure_on_test_set(conn, current: Version, candidate: Version) -> tuple[fl
         return None, f"could not be loaded or run ({type(exc).__name__}: {first_line})"
     y_true = test["person"].map({name: i for i, name in enumerate(candidate.people)}).to_numpy()
     return macro_f1(candidate.people, y_true, proba.argmax(axis=1)), ""
+
+
+def _split_of(version: Version) -> tuple:
+    model = version.config.get("model", {})
+    return model.get("test_fraction"), model.get("validation_fraction")
 
 
 def _test_frame(conn, candidate: Version) -> pd.DataFrame | None:

@@ -287,15 +287,18 @@ features:
 # -- the registry's guarantees -----------------------------------------------------------------
 
 
-def _champion_and_candidate(conn, settings):
-    """A promoted version and a fresh candidate that would win the gate."""
+def _champion_and_candidate(conn, settings, f1=1.0, model_config=None):
+    """A promoted version and a fresh candidate (the same network, with the given F1)."""
     first = train.train(settings, conn)
     registry.evaluate_and_promote(settings, conn, first.version)
     model = registry.load_model(conn, first.version)
-    row = _rows(conn, "SELECT test_set, config FROM model_versions WHERE version = %s", (first.version,))[0]
+    test_set, config = _rows(
+        conn, "SELECT test_set, config FROM model_versions WHERE version = %s", (first.version,)
+    )[0]
+    config["model"].update(model_config or {})
     candidate = registry.register(
-        conn, model, people=["alice", "bob"], config=row[1], fingerprint="another night",
-        metrics={**first.metrics, "f1": 1.0}, baselines=first.baselines, test_set=row[0],
+        conn, model, people=["alice", "bob"], config=config, fingerprint="another night",
+        metrics={**first.metrics, "f1": f1}, baselines=first.baselines, test_set=test_set,
     )
     return first.version, candidate
 
@@ -331,6 +334,15 @@ def test_min_f1_gain_is_part_of_the_gate(conn, write_config):
     decision = registry.evaluate_and_promote(demanding, conn, candidate)
     assert not decision.promoted and "+ 1.000" in decision.text
     assert _alias(conn) == old
+
+
+def test_a_champion_trained_on_another_split_is_not_measured_on_songs_it_learned(conn, write_config):
+    settings = _settings(write_config, QUICK)
+    load_into_database(conn, generate(people=2, tracks=200, seed=12))
+    old, candidate = _champion_and_candidate(conn, settings, f1=0.6, model_config={"test_fraction": 0.3})
+    decision = registry.evaluate_and_promote(settings, conn, candidate)
+    assert "other split fractions" in decision.text
+    assert decision.reference == "the majority-class baseline" and decision.promoted
 
 
 # -- predict and discover ------------------------------------------------------------------------
