@@ -149,6 +149,61 @@ def cmd_emulator(settings: Settings, args) -> int:
             threading.Event().wait()  # the server runs in its own thread until Ctrl-C
         except KeyboardInterrupt:
             print("emulator stopped")
+def cmd_train(settings: Settings, args) -> int:
+    from taskcode import registry, train
+
+    with db.connection(settings) as conn:
+        db.migrate(conn)
+        result = train.train(settings, conn, force=args.force)
+        decision = None
+        if result.version is not None:
+            decision = registry.evaluate_and_promote(settings, conn, result.version)
+    print(train.format_report(result, decision))
+    return 0
+
+
+def cmd_predict(settings: Settings, args) -> int:
+    from taskcode.predict import format_predictions, predict
+
+    with db.connection(settings) as conn:
+        db.migrate(conn)
+        predictions = predict(settings, conn, args.tracks)
+    if args.json:
+        print(json.dumps([p.as_dict() for p in predictions], indent=2, ensure_ascii=False))
+    else:
+        print(format_predictions(predictions))
+    return 0
+
+
+def cmd_discover(settings: Settings, args) -> int:
+    from taskcode.predict import discover, format_discoveries
+
+    with db.connection(settings) as conn:
+        db.migrate(conn)
+        found = discover(settings, conn, args.user, top=args.top)
+    if args.json:
+        print(json.dumps(found, indent=2, ensure_ascii=False))
+    else:
+        print(format_discoveries(args.user, found))
+    return 0
+
+
+def cmd_model_list(settings: Settings, args) -> int:
+    from taskcode import registry
+
+    with db.connection(settings) as conn:
+        db.migrate(conn)
+        print(registry.format_versions(registry.list_versions(conn)))
+    return 0
+
+
+def cmd_model_rollback(settings: Settings, args) -> int:
+    from taskcode import registry
+
+    with db.connection(settings) as conn:
+        db.migrate(conn)
+        done = registry.rollback(conn)
+    print(f"rolled back: version {done.champion} is the champion again; version {done.retired} is retired")
     return 0
 
 
@@ -216,7 +271,44 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument("--client-id", help="the app's client id (default: $SPOTIFY_CLIENT_ID or random);"
                           " the secret comes from $SPOTIFY_CLIENT_SECRET")
     emulator.set_defaults(handler=cmd_emulator)
+    train_parser = commands.add_parser(
+        "train", help="train a candidate model, then promote it only if it beats the champion"
+    )
+    train_parser.add_argument("--force", action="store_true",
+                              help="train even when data and config are unchanged since the champion")
+    train_parser.set_defaults(handler=cmd_train)
+
+    predict_parser = commands.add_parser("predict", help="whose song is it? the champion's probability per person")
+    predict_parser.add_argument("tracks", nargs="+", metavar="TRACK",
+                                help="track id, spotify:track: URI or open.spotify.com URL")
+    predict_parser.add_argument("--json", action="store_true", help="print JSON")
+    predict_parser.set_defaults(handler=cmd_predict)
+
+    discover_parser = commands.add_parser(
+        "discover", help="catalog songs a person has not liked, ranked by the champion (needs paths.catalog_csv)"
+    )
+    discover_parser.add_argument("--user", required=True, help="the person to find songs for")
+    discover_parser.add_argument("--top", type=_positive_int, default=10, help="how many songs (default 10)")
+    discover_parser.add_argument("--json", action="store_true", help="print JSON")
+    discover_parser.set_defaults(handler=cmd_discover)
+
+    model_parser = commands.add_parser("model", help="the model registry")
+    model_commands = model_parser.add_subparsers(dest="model_command", metavar="ACTION", required=True)
+    model_commands.add_parser("list", help="versions, F1, status, date").set_defaults(handler=cmd_model_list)
+    model_commands.add_parser(
+        "rollback", help="make the previous champion the champion again"
+    ).set_defaults(handler=cmd_model_rollback)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:

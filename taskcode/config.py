@@ -116,6 +116,7 @@ class ModelSettings:
     min_f1_gain: float
     validation_fraction: float
     test_fraction: float
+    l2: float = 0.001
 
 
 @dataclass(frozen=True)
@@ -277,7 +278,7 @@ def _load(path: Path | str | None) -> Settings:
         model=_model(_Group(top.raw.get("model"), "model", (
             "hidden_layers", "activation", "dropout", "learning_rate", "batch_size", "epochs",
             "patience", "seed", "loss", "min_tracks_per_person", "min_f1_gain",
-            "validation_fraction", "test_fraction",
+            "validation_fraction", "test_fraction", "l2",
         ))),
         map=_map(_Group(top.raw.get("map"), "map", ("perplexity", "n_iter", "seed"))),
         schedule=_schedule(_Group(top.raw.get("schedule"), "schedule", ("nightly",))),
@@ -425,6 +426,7 @@ def _model(group: _Group) -> ModelSettings:
         min_f1_gain=group.number("min_f1_gain", 0.0, low=0, high=1),
         validation_fraction=validation,
         test_fraction=test,
+        l2=group.number("l2", 0.001, low=0),
     )
 
 

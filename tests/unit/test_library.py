@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from taskcode.errors import DataError
-from taskcode.library import CATALOG_COLUMNS, Library, generate
+from taskcode.catalog import CATALOG_COLUMNS
+from taskcode.library import Library, generate
 from tests.conftest import run_cli
 
 

@@ -1,0 +1,196 @@
+"""Ask the champion: whose song is this? And: which catalog songs might a person like?
+
+`predict` takes the features of a track from the database, or for a track
+the database has never seen, from the feature sources (when that stage is
+installed). A track nobody can describe gets a message, not an exception,
+so one unknown song does not spoil the answer for the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import pandas as pd
+
+from taskcode import dataset, registry
+from taskcode.config import FEATURE_NAMES, Settings
+from taskcode.db import transaction
+from taskcode.errors import DataError, TaskcodeError
+from taskcode.items import track_id_from
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    reference: str                      # what the user typed
+    track_id: str | None
+    model_version: int | None = None
+    probabilities: dict[str, float] = field(default_factory=dict)  # empty: no prediction
+    guess: str | None = None
+    name: str | None = None
+    owners: list[str] = field(default_factory=list)  # who likes it today
+    features_from: str | None = None    # "database" or "feature source"
+    message: str | None = None          # why there is no prediction
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def predict(settings: Settings, conn, references: Sequence[str]) -> list[Prediction]:
+    """The champion's answer for each reference (id, URI or URL), in the given order."""
+    version, people, model = _champion(conn)
+    ids = {reference: track_id_from(reference) for reference in references}
+    wanted = sorted({track_id for track_id in ids.values() if track_id})
+    frame = dataset.feature_frame(conn, wanted)
+    frame["features_from"] = "database"
+    missing = [track_id for track_id in wanted if track_id not in frame.index]
+    fetched, why_unknown = _look_up(settings, conn, missing)
+    if len(fetched):
+        frame = pd.concat([frame, fetched])
+    names = _track_names(conn, wanted)  # also tells which tracks the database has
+    proba = registry.probabilities(model, frame) if len(frame) else None
+
+    results = []
+    for reference, track_id in ids.items():
+        if track_id is None:
+            results.append(Prediction(
+                reference, None, version,
+                message="not a Spotify track id, spotify:track: URI or open.spotify.com track URL",
+            ))
+        elif track_id not in frame.index:
+            where = "the database has it without audio features" if track_id in names else "not in the database"
+            results.append(Prediction(reference, track_id, version, name=names.get(track_id),
+                                      message=f"unknown: {where}, and {why_unknown[track_id]}"))
+        else:
+            row = frame.index.get_loc(track_id)
+            chances = {person: round(float(p), 4) for person, p in zip(people, proba[row])}
+            results.append(Prediction(
+                reference, track_id, version, chances, max(chances, key=chances.get),
+                names.get(track_id), list(frame["owners"].iloc[row]), frame["features_from"].iloc[row],
+            ))
+    return results
+
+
+def discover(settings: Settings, conn, person: str, top: int = 10) -> list[dict]:
+    """The `top` catalog songs `person` has not liked, the most likely theirs first.
+
+    Each: {track_id, name, artists, probability, model_version}.
+    """
+    from taskcode.catalog import catalog_features, read_catalog
+
+    if settings.paths.catalog_csv is None:
+        raise DataError(
+            "discover needs a catalog CSV: set paths.catalog_csv in the config "
+            "(or TASKCODE_CATALOG_CSV) to a 'Spotify Tracks Dataset' file"
+        )
+    version, people, model = _champion(conn)
+    if person not in people:
+        raise DataError(
+            f"{person!r} is not one of the champion's people ({', '.join(people)}); "
+            "after syncing a new person, train again"
+        )
+    catalog = read_catalog(settings.paths.catalog_csv)
+    with transaction(conn) as cur:
+        cur.execute(
+            """SELECT l.track_id FROM likes l JOIN people p ON p.person_id = l.person_id
+                WHERE p.name = %s""",
+            (person,),
+        )
+        liked = {row[0] for row in cur.fetchall()}
+    candidates = catalog[~catalog.index.isin(liked)]
+    if candidates.empty:
+        return []
+    chance = registry.probabilities(model, catalog_features(candidates))[:, people.index(person)]
+    ranked = candidates.assign(probability=chance).sort_values(
+        ["probability", "track_name"], ascending=[False, True]
+    ).head(top)
+    return [
+        {"track_id": track_id, "name": row["track_name"], "artists": row["artists"],
+         "probability": round(float(row["probability"]), 4), "model_version": version}
+        for track_id, row in ranked.iterrows()
+    ]
+
+
+def _champion(conn):
+    loaded = registry.load_champion(conn)
+    if loaded is None:
+        raise DataError("there is no champion model yet; run: python -m taskcode train")
+    return loaded
+
+
+def _look_up(settings: Settings, conn, track_ids: list[str]) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Features of tracks the database lacks, from the feature sources if installed.
+
+    Returns (frame of the tracks found, reason per track not found).
+    """
+    if not track_ids:
+        return pd.DataFrame(), {}
+    try:
+        from taskcode.features import lookup
+    except ImportError as exc:
+        if exc.name != "taskcode.features":
+            raise  # the features module is there but broken: a bug to see
+        reason = "no feature source is installed to look it up"
+        return pd.DataFrame(), {track_id: reason for track_id in track_ids}
+    try:
+        rows = lookup(settings, conn, track_ids)
+    except TaskcodeError as exc:
+        reason = f"looking up its features failed ({exc})"
+        return pd.DataFrame(), {track_id: reason for track_id in track_ids}
+    found = {track_id: row for track_id, row in rows.items() if row and track_id in track_ids}
+    frame = pd.DataFrame(
+        [{name: _number(row.get(name)) for name in FEATURE_NAMES} for row in found.values()],
+        index=pd.Index(list(found), name="track_id"),
+        columns=list(FEATURE_NAMES),
+        dtype="float64",
+    )
+    frame["owners"] = [[] for _ in range(len(frame))]
+    frame["features_from"] = "feature source"
+    reason = "no feature source knows it"
+    return frame, {track_id: reason for track_id in track_ids if track_id not in found}
+
+
+def _number(value) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _track_names(conn, track_ids: list[str]) -> dict[str, str | None]:
+    """'Name – Artist' of the tracks the database has (None when it knows no name)."""
+    with transaction(conn) as cur:
+        cur.execute(
+            "SELECT track_id, name, artists FROM tracks WHERE track_id = ANY(%s)", (list(track_ids),)
+        )
+        return {
+            track_id: (f"{name} – {', '.join(artists)}" if artists else name) if name else None
+            for track_id, name, artists in cur.fetchall()
+        }
+
+
+def format_predictions(predictions: Sequence[Prediction]) -> str:
+    lines = []
+    if predictions and predictions[0].model_version is not None:
+        lines.append(f"champion: model version {predictions[0].model_version}")
+    for p in predictions:
+        title = p.name or p.track_id or p.reference
+        lines.append(f"{title}" + (f"  [{p.track_id}]" if p.track_id and p.name else ""))
+        if p.message:
+            lines.append(f"  {p.message}")
+            continue
+        chances = "  ".join(f"{person} {chance:.2f}" for person, chance in p.probabilities.items())
+        liked = f"; liked by {', '.join(p.owners)}" if p.owners else ""
+        lines.append(f"  {chances}  -> {p.guess}{liked}")
+    return "\n".join(lines)
+
+
+def format_discoveries(person: str, found: Sequence[dict]) -> str:
+    if not found:
+        return f"the catalog has no song that {person} has not liked yet"
+    lines = [f"catalog songs for {person} (champion model version {found[0]['model_version']}):"]
+    for rank, song in enumerate(found, start=1):
+        lines.append(f"{rank:>3}. {song['probability']:.2f}  {song['name']} – {song['artists']}  [{song['track_id']}]")
+    return "\n".join(lines)
