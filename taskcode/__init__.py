@@ -6,3 +6,9 @@ Airflow import here: the DAGs in dags/ call these functions.
 """
 
 __version__ = "0.1.0"
+
+import os as _os
+
+# TensorFlow's C++ start-up chatter (oneDNN, absl, NodeDef notes) would bury the
+# one-line messages people read; real failures still arrive as Python exceptions.
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -25,6 +25,8 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
+import logging
+
 import numpy as np
 import pandas as pd
 
@@ -32,6 +34,7 @@ from taskcode.config import FEATURE_NAMES, Settings
 from taskcode.db import transaction
 from taskcode.errors import DataError
 
+log = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
 
 # One row per track that has audio features. duration_ms comes from the
@@ -132,10 +135,15 @@ class Dataset:
 def load(settings: Settings, conn) -> Dataset:
     """Everything training needs; DataError when there is too little of it."""
     frame = feature_frame(conn)
-    names = tuple(people(conn))
     owner_count = frame["owners"].apply(len)
     labelled = frame[owner_count == 1].drop(columns="owners")
     labelled["person"] = frame.loc[owner_count == 1, "owners"].str[0]
+    # Someone registered whose likes are not synced yet is left out, not a reason to stop.
+    registered = people(conn)
+    names = tuple(name for name in registered if (labelled["person"] == name).any())
+    waiting = [name for name in registered if name not in names]
+    if waiting and len(names) >= 2:
+        log.warning("left out of the model until they have songs of their own: %s", ", ".join(waiting))
     labelled["label"] = labelled["person"].map({name: i for i, name in enumerate(names)})
     model = settings.model
     labelled["split"] = [
@@ -157,7 +165,7 @@ def _check_enough(labelled: pd.DataFrame, names: tuple[str, ...], minimum: int) 
     counts = labelled["person"].value_counts()
     with_data = [name for name in names if counts.get(name, 0) > 0]
     if len(with_data) < 2:
-        found = ", ".join(f"{name} ({counts.get(name, 0)})" for name in names) or "nobody"
+        found = ", ".join(f"{name} ({counts.get(name, 0)})" for name in with_data) or "nobody"
         raise DataError(
             "training needs songs liked by only one person for at least 2 people; found "
             f"{found}; register and sync more people (authorize --user NAME, then sync)"

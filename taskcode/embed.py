@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse
 from openTSNE import TSNE, TSNEEmbedding
 from openTSNE.affinity import Affinities, joint_probabilities_nn
 from psycopg2.extras import execute_values
@@ -133,6 +134,8 @@ class ReferenceNeighbours(Affinities):
         super().__init__()
         self.reference_count = len(reference)
         self.index = NearestNeighbors().fit(reference)
+        # openTSNE checks the shape of P; the map's own affinities are never used again.
+        self.P = scipy.sparse.csr_matrix((self.reference_count, self.reference_count))
 
     @property
     def n_samples(self):

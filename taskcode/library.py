@@ -403,9 +403,10 @@ def load_into_database(conn, library: Library, *, with_features: bool = True) ->
     from taskcode.db import transaction
     from taskcode.items import SavedTrack, parse_timestamp
 
+    liked = [library.tracks[track_id] for track_id in library.owners()]  # catalog-only songs are not synced
     with transaction(conn) as cur:
         ids = {p.name: store.ensure_person(cur, p.name) for p in library.people}
-        store.upsert_tracks(cur, (track_row(t) for t in library.tracks.values()))
+        store.upsert_tracks(cur, (track_row(t) for t in liked))
         for person in library.people:
             saved = [
                 SavedTrack(track_row(library.tracks[like.track_id]), parse_timestamp(like.added_at))
@@ -420,7 +421,7 @@ def load_into_database(conn, library: Library, *, with_features: bool = True) ->
             store.upsert_features(cur, (
                 {"track_id": t["id"], "source": t["known_by"][0], "duration_ms": t["duration_ms"],
                  **t["features"]}
-                for t in library.tracks.values() if t["known_by"]
+                for t in liked if t["known_by"]
             ))
 
 

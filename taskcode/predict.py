@@ -79,8 +79,6 @@ def discover(settings: Settings, conn, person: str, top: int = 10) -> list[dict]
 
     Each: {track_id, name, artists, probability, model_version}.
     """
-    from taskcode.catalog import catalog_features, read_catalog
-
     if settings.paths.catalog_csv is None:
         raise DataError(
             "discover needs a catalog CSV: set paths.catalog_csv in the config "
@@ -92,26 +90,62 @@ def discover(settings: Settings, conn, person: str, top: int = 10) -> list[dict]
             f"{person!r} is not one of the champion's people ({', '.join(people)}); "
             "after syncing a new person, train again"
         )
+    return _rank_catalog(settings, conn, version, people, model, [person], top)[person]
+
+
+def store_discoveries(settings: Settings, conn, top: int = 25) -> dict:
+    """Everyone's top catalog songs for the dashboard, replaced in one transaction.
+
+    Skipped (not an error) without a catalog file or a champion: both are
+    normal states of a young deployment.
+    """
+    if settings.paths.catalog_csv is None:
+        return {"skipped": "no catalog file configured (paths.catalog_csv)"}
+    loaded = registry.load_champion(conn)
+    if loaded is None:
+        return {"skipped": "no champion model yet"}
+    version, people, model = loaded
+    ranked = _rank_catalog(settings, conn, version, people, model, people, top)
+    with transaction(conn) as cur:
+        cur.execute("DELETE FROM discoveries WHERE model_version = %s", (version,))
+        for person, songs in ranked.items():
+            for rank, song in enumerate(songs, start=1):
+                cur.execute(
+                    """INSERT INTO discoveries (model_version, person, track_id, name, artists, probability, rank)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s)""",
+                    (version, person, song["track_id"], song["name"], song["artists"], song["probability"], rank),
+                )
+    return {"model_version": version, "people": {person: len(songs) for person, songs in ranked.items()}}
+
+
+def _rank_catalog(settings, conn, version, people, model, persons, top) -> dict[str, list[dict]]:
+    """Score the whole catalog once; for each person keep the best songs they have not liked."""
+    from taskcode.catalog import catalog_features, read_catalog
+
     catalog = read_catalog(settings.paths.catalog_csv)
+    if catalog.empty:
+        return {person: [] for person in persons}
+    chances = registry.probabilities(model, catalog_features(catalog))
     with transaction(conn) as cur:
         cur.execute(
-            """SELECT l.track_id FROM likes l JOIN people p ON p.person_id = l.person_id
-                WHERE p.name = %s""",
-            (person,),
+            """SELECT p.name, l.track_id FROM likes l JOIN people p ON p.person_id = l.person_id
+                WHERE p.name = ANY(%s)""",
+            (list(persons),),
         )
-        liked = {row[0] for row in cur.fetchall()}
-    candidates = catalog[~catalog.index.isin(liked)]
-    if candidates.empty:
-        return []
-    chance = registry.probabilities(model, catalog_features(candidates))[:, people.index(person)]
-    ranked = candidates.assign(probability=chance).sort_values(
-        ["probability", "track_name"], ascending=[False, True]
-    ).head(top)
-    return [
-        {"track_id": track_id, "name": row["track_name"], "artists": row["artists"],
-         "probability": round(float(row["probability"]), 4), "model_version": version}
-        for track_id, row in ranked.iterrows()
-    ]
+        liked: dict[str, set[str]] = {}
+        for name, track_id in cur.fetchall():
+            liked.setdefault(name, set()).add(track_id)
+    result = {}
+    for person in persons:
+        scored = catalog.assign(probability=chances[:, people.index(person)])
+        candidates = scored[~scored.index.isin(liked.get(person, set()))]
+        ranked = candidates.sort_values(["probability", "track_name"], ascending=[False, True]).head(top)
+        result[person] = [
+            {"track_id": track_id, "name": row["track_name"], "artists": row["artists"],
+             "probability": round(float(row["probability"]), 4), "model_version": version}
+            for track_id, row in ranked.iterrows()
+        ]
+    return result
 
 
 def _champion(conn):
@@ -122,19 +156,14 @@ def _champion(conn):
 
 
 def _look_up(settings: Settings, conn, track_ids: list[str]) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Features of tracks the database lacks, from the feature sources if installed.
+    """Features of tracks the database lacks, from the configured feature sources.
 
     Returns (frame of the tracks found, reason per track not found).
     """
+    from taskcode.features import lookup
+
     if not track_ids:
         return pd.DataFrame(), {}
-    try:
-        from taskcode.features import lookup
-    except ImportError as exc:
-        if exc.name != "taskcode.features":
-            raise  # the features module is there but broken: a bug to see
-        reason = "no feature source is installed to look it up"
-        return pd.DataFrame(), {track_id: reason for track_id in track_ids}
     try:
         rows = lookup(settings, conn, track_ids)
     except TaskcodeError as exc:

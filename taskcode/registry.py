@@ -30,7 +30,7 @@ import pandas as pd
 from taskcode import dataset
 from taskcode.config import Settings
 from taskcode.db import transaction
-from taskcode.errors import DataError, TaskcodeError
+from taskcode.errors import TaskcodeError
 from taskcode.metrics import macro_f1
 
 log = logging.getLogger(__name__)

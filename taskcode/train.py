@@ -85,11 +85,15 @@ def train(settings: Settings, conn, force: bool = False) -> TrainResult:
 
 def _train(settings: Settings, conn, force: bool) -> TrainResult:
     data = dataset.load(settings, conn)
-    current = registry.champion(conn)
-    if current and current.data_fingerprint == data.fingerprint and not force:
+    # Nothing new since the champion, or since the last attempt (a rejected model
+    # would only be trained and rejected again: training is deterministic).
+    versions = registry.list_versions(conn)
+    seen = [v for v in versions if v.status == "champion" or v is versions[-1]]
+    same = next((v for v in seen if v.data_fingerprint == data.fingerprint), None)
+    if same and not force:
         message = (
-            f"skipped: data and config unchanged since champion version {current.version} "
-            "(train --force trains anyway)"
+            f"skipped: data and config unchanged since version {same.version} ({same.status}); "
+            "train --force trains anyway"
         )
         log.info(message)
         return TrainResult(None, data.fingerprint, message)

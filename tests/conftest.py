@@ -69,6 +69,33 @@ def database_url(pg_cluster):
     _admin(pg_cluster["url"], f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def template_database(pg_cluster):
+    """Build a database once per session, then hand each test its own copy.
+
+    `template_database(name, build)` calls `build(url)` the first time only
+    and returns a fresh copy (CREATE DATABASE … TEMPLATE, a file copy) per
+    call, so that slow set-ups (training a model) are shared, not the state.
+    """
+    built: dict[str, str] = {}
+    copies: list[str] = []
+    base = pg_cluster["url"].rsplit("/", 1)[0]
+
+    def copy(name: str, build) -> str:
+        if name not in built:
+            _admin(pg_cluster["url"], f'CREATE DATABASE "{name}"')
+            build(f"{base}/{name}")
+            built[name] = name
+        target = f"{name}_{next(_counter)}"
+        _admin(pg_cluster["url"], f'CREATE DATABASE "{target}" TEMPLATE "{name}"')
+        copies.append(target)
+        return f"{base}/{target}"
+
+    yield copy
+    for name in copies + list(built):
+        _admin(pg_cluster["url"], f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
 def write_config(tmp_path):
     """Write a config file into the test's folder; returns its path."""

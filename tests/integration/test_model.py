@@ -7,8 +7,6 @@ libraries and few epochs to keep the module fast.
 
 import io
 import json
-import sys
-import types
 import zipfile
 
 import numpy as np
@@ -227,6 +225,30 @@ def test_too_little_data_stops_with_one_line_naming_the_person(conn, settings, w
     assert _rows(conn, "SELECT count(*) FROM model_versions") == [(0,)]
 
 
+def test_someone_registered_but_not_synced_yet_does_not_block_training(conn, write_config):
+    from taskcode import store
+
+    settings = _settings(write_config, QUICK)
+    load_into_database(conn, generate(people=2, tracks=120, seed=4))
+    with db.transaction(conn) as cur:
+        store.ensure_person(cur, "carol")
+    result = train.train(settings, conn)
+    assert registry.get_version(conn, result.version).people == ("alice", "bob")
+
+
+def test_unchanged_data_after_a_rejection_is_not_trained_again(conn, write_config):
+    settings = _settings(write_config, QUICK)
+    load_into_database(conn, generate(people=2, tracks=120, seed=4))
+    first = train.train(settings, conn)
+    registry.evaluate_and_promote(settings, conn, first.version)
+    load_into_database(conn, generate(people=2, tracks=130, seed=4))  # tonight: more songs
+    second = train.train(settings, conn)
+    demanding = _settings(write_config, QUICK + "  min_f1_gain: 1.0\n")
+    assert not registry.evaluate_and_promote(demanding, conn, second.version).promoted
+    skipped = train.train(settings, conn)  # the next night, nothing new
+    assert skipped.version is None and f"version {second.version} (rejected)" in skipped.message
+
+
 # -- reproducibility and the artifact --------------------------------------------------------
 
 
@@ -354,20 +376,15 @@ def champion_db(conn, write_config, tmp_path):
     lib = generate(people=2, tracks=200, seed=13, catalog_extra=60)
     catalog = tmp_path / "catalog.csv"
     lib.write_catalog(catalog)
-    settings = _settings(write_config, QUICK + f"paths:\n  catalog_csv: {catalog}\n")
+    settings = _settings(write_config, QUICK + f"paths:\n  catalog_csv: {catalog}\nfeatures:\n  sources: [csv]\n")
     load_into_database(conn, lib)
     result = train.train(settings, conn)
     registry.evaluate_and_promote(settings, conn, result.version)
     return settings, lib
 
 
-def _without_feature_sources(monkeypatch):
-    monkeypatch.setitem(sys.modules, "taskcode.features", None)  # as if the module did not exist
-
-
-def test_predict_a_known_track_by_id_uri_and_url(conn, champion_db, monkeypatch):
+def test_predict_a_known_track_by_id_uri_and_url(conn, champion_db):
     settings, lib = champion_db
-    _without_feature_sources(monkeypatch)
     like = lib.likes_of("alice")[0]
     refs = [like.track_id, f"spotify:track:{like.track_id}",
             f"https://open.spotify.com/track/{like.track_id}?si=abc"]
@@ -382,32 +399,24 @@ def test_predict_a_known_track_by_id_uri_and_url(conn, champion_db, monkeypatch)
     assert all(r.probabilities == first.probabilities for r in results)
 
 
-def test_predict_an_unknown_track_is_a_message_not_an_exception(conn, champion_db, monkeypatch):
+def test_predict_an_unknown_track_is_a_message_not_an_exception(conn, champion_db):
     settings, lib = champion_db
-    _without_feature_sources(monkeypatch)
     known = lib.likes_of("bob")[0].track_id
     results = predict(settings, conn, ["Z" * 22, "not a track", known])
     assert results[0].probabilities == {} and "not in the database" in results[0].message
-    assert "no feature source is installed" in results[0].message
+    assert "no feature source knows it" in results[0].message
     assert "not a Spotify track id" in results[1].message
     assert results[2].probabilities and results[2].message is None
 
 
-def test_predict_asks_the_feature_sources_for_tracks_the_database_lacks(conn, champion_db, monkeypatch):
+def test_predict_asks_the_feature_sources_for_tracks_the_database_lacks(conn, champion_db):
     settings, lib = champion_db
-    stranger = next(t for t in lib.catalog_only)  # in the catalog, and in the database...
-    with db.transaction(conn) as cur:              # ...but make it unknown to the database
-        cur.execute("DELETE FROM audio_features WHERE track_id = %s", (stranger,))
-    asked = []
-
-    def lookup(settings_, conn_, track_ids):
-        asked.append(list(track_ids))
-        return {stranger: {"track_id": stranger, "source": "fake", **lib.tracks[stranger]["features"]}}
-
-    monkeypatch.setitem(sys.modules, "taskcode.features", types.SimpleNamespace(lookup=lookup))
+    stranger = lib.catalog_only[0]  # in the catalog file, never liked: not in the database
+    with db.transaction(conn) as cur:
+        cur.execute("SELECT count(*) FROM tracks WHERE track_id = %s", (stranger,))
+        assert cur.fetchone()[0] == 0
     nobody_knows = "Q" * 22
     results = predict(settings, conn, [stranger, nobody_knows])
-    assert asked == [sorted([stranger, nobody_knows])]
     assert results[0].features_from == "feature source" and results[0].probabilities
     assert results[0].message is None
     assert results[1].message == "unknown: not in the database, and no feature source knows it"
@@ -433,6 +442,29 @@ def test_discover_ranks_catalog_songs_the_person_has_not_liked(conn, champion_db
     no_catalog = _settings(write_config, QUICK)
     with pytest.raises(DataError, match="set paths.catalog_csv"):
         discover(no_catalog, conn, "alice")
+
+
+def test_discoveries_are_stored_for_everyone_and_replaced(conn, champion_db):
+    from taskcode.predict import store_discoveries
+
+    settings, lib = champion_db
+    summary = store_discoveries(settings, conn, top=7)
+    assert summary["people"] == {"alice": 7, "bob": 7}
+    store_discoveries(settings, conn, top=3)  # a second night replaces, never adds
+    with db.transaction(conn) as cur:
+        cur.execute("SELECT person, track_id, rank, probability FROM discoveries ORDER BY person, rank")
+        rows = cur.fetchall()
+    assert [(p, r) for p, _, r, _ in rows] == [("alice", 1), ("alice", 2), ("alice", 3),
+                                               ("bob", 1), ("bob", 2), ("bob", 3)]
+    assert rows[0][1] == discover(settings, conn, "alice", top=1)[0]["track_id"]
+    liked = {like.track_id for like in lib.likes_of("bob")}
+    assert not {t for p, t, _, _ in rows if p == "bob"} & liked
+
+
+def test_discoveries_are_skipped_without_catalog_or_champion(conn, settings):
+    from taskcode.predict import store_discoveries
+
+    assert "no catalog" in store_discoveries(settings, conn)["skipped"]
 
 
 # -- the command line ------------------------------------------------------------------------------
