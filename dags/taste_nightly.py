@@ -26,7 +26,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from taste_airflow import DEFAULT_ARGS, SPOTIFY_POOL, nightly_schedule, taskcode_env
+from taste_airflow import DEFAULT_ARGS, SPOTIFY_POOL, nightly_schedule, run_step
 from taskcode import pipeline  # light: the heavy libraries load inside the steps that need them
 
 
@@ -52,31 +52,31 @@ from taskcode import pipeline  # light: the heavy libraries load inside the step
 def taste_nightly():
     @task
     def people(params=None) -> list[str]:
-        return pipeline.people(params["people"], env=taskcode_env())
+        return run_step(pipeline.people, params["people"])
 
     @task(pool=SPOTIFY_POOL, map_index_template="{{ task.op_kwargs['name'] }}")
     def sync(name: str, params=None) -> dict:
-        return pipeline.sync_person(name, full=params["full_resync"], env=taskcode_env())
+        return run_step(pipeline.sync_person, name, full=params["full_resync"])
 
     @task(pool=SPOTIFY_POOL, trigger_rule="all_done")
     def features() -> dict:
-        return pipeline.features(env=taskcode_env())
+        return run_step(pipeline.features)
 
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def train(params=None) -> int | None:
-        return pipeline.train(force=params["force_retrain"], env=taskcode_env())
+        return run_step(pipeline.train, force=params["force_retrain"])
 
     @task
     def evaluate_and_promote(version: int) -> dict:
-        return pipeline.evaluate_and_promote(version, env=taskcode_env())
+        return run_step(pipeline.evaluate_and_promote, version)
 
     @task(trigger_rule="none_failed")
     def embed(params=None) -> dict:
-        return pipeline.embed(fresh=params["fresh_map"], env=taskcode_env())
+        return run_step(pipeline.embed, fresh=params["fresh_map"])
 
     @task(trigger_rule="none_failed")
     def discover() -> dict:
-        return pipeline.discover(env=taskcode_env())
+        return run_step(pipeline.discover)
 
     synced = sync.expand(name=people())
     version = train()

@@ -37,6 +37,26 @@ _SPOTIFY_EXTRAS = {
 }
 
 
+def run_step(step, *args, **kwargs):
+    """Run one `taskcode.pipeline` step with settings from the Airflow Connections.
+
+    A fault that waiting can cure (rate limits, Spotify down, the database
+    away) fails the try and Airflow retries later; one that it cannot (a
+    revoked authorization, bad config, too little data) fails the task at
+    once with its one-line message, because retrying would only repeat it.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from taskcode.errors import DatabaseError, RetryLater, TaskcodeError
+
+    try:
+        return step(*args, env=taskcode_env(), **kwargs)
+    except (RetryLater, DatabaseError):
+        raise
+    except TaskcodeError as exc:
+        raise AirflowFailException(str(exc)) from None
+
+
 def taskcode_env() -> dict[str, str]:
     """Settings for `taskcode` from the Airflow Connections that exist."""
     env: dict[str, str] = {}

@@ -95,6 +95,18 @@ def cmd_features(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_embed(settings: Settings, args) -> int:
+    from taskcode.embed import embed
+
+    with db.connection(settings) as conn:
+        db.migrate(conn)
+        result = embed(settings, conn, fresh=args.fresh)
+    how = f"{result.fitted} fitted" if result.fitted else f"{result.placed} new song(s) placed"
+    print(f"map of model version {result.version}: {result.points} songs ({how}), "
+          f"{result.out_of_place} out of place, {result.seconds:.1f} s")
+    return 0
+
+
 def cmd_sample_library(settings: Settings, args) -> int:
     import time
 
@@ -248,6 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     features_parser = commands.add_parser("features", help="audio features for tracks that have none yet")
     features_parser.set_defaults(handler=cmd_features)
+
+    embed_parser = commands.add_parser("embed", help="the champion's t-SNE map, new songs placed into it")
+    embed_parser.add_argument("--fresh", action="store_true", help="draw the map anew instead of extending it")
+    embed_parser.set_defaults(handler=cmd_embed)
 
     sample = commands.add_parser(
         "sample-library", help="write a deterministic synthetic library for the emulator and tests"
