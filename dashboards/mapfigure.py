@@ -8,7 +8,7 @@ What makes it lean (the browser receives every byte of the figure):
   (whole percents, so "87" instead of "0.8731..."); one `hovertemplate` per
   trace turns that into text in the browser.
 - Owners cost nothing per point: songs are grouped into one trace per set of
-  owners ("alice", "bob", "alice + bob"), and the owners are written once in
+  owners (alice; bob; alice and bob), and the owners are written once in
   that trace's template.
 - Out-of-place songs are marked by a 1-byte size and a 1-byte outline width
   per point, not by a second trace of rings (big sprites are slow to draw).
@@ -53,18 +53,20 @@ def _hovertemplate(people: list[str], owners_text: str) -> str:
     )
 
 
-def owner_group(owners) -> str:
-    """The name of a song's trace: its owner, 'alice + bob' when shared, '' for nobody."""
-    return " + ".join(sorted(owners))
+def owner_group(owners) -> tuple[str, ...]:
+    """The owners of a song, sorted: one trace per group ("alice"; "alice", "bob"; nobody)."""
+    return tuple(sorted(owners))
 
 
 def build(points: pd.DataFrame, people: list[str], colours: dict[str, str], *,
           found: str | None = None, height: int = 650) -> tuple[go.Figure, list[np.ndarray]]:
     """The figure, and for each trace the row positions (in `points`) of its markers.
 
-    `points` has the columns of `taskcode.queries.map_points`; `found` is a
-    track id to highlight and centre the view on. The row positions let a
-    selection in the chart (trace number, point number) find its songs.
+    `points` has the columns of `taskcode.queries.map_points`; `people` are the
+    model's people (the order of the probabilities); `colours` gives each
+    owner a colour; `found` is a track id to highlight and centre the view on.
+    The row positions let a selection in the chart (trace number, point
+    number) find its songs.
     """
     frame = points.reset_index(drop=True)
     groups = frame["owners"].map(owner_group)
@@ -77,10 +79,6 @@ def build(points: pd.DataFrame, people: list[str], colours: dict[str, str], *,
         traces.append(trace)
         rows.append(np.asarray(positions, dtype=int))
 
-    # Each person's own songs first (in the model's order), then shared ones, then nobody's.
-    order = [p for p in people if (groups == p).any()]
-    order += sorted(g for g in groups.unique() if g and g not in people)
-    order += [""] if (groups == "").any() else []
     # Out-of-place songs get a bigger dot with a dark outline. Per-point size and
     # outline width go as uint8 arrays (1 byte a song); a separate trace of rings
     # drawn over the dots would cost far more to draw (each ring is a big sprite).
@@ -88,14 +86,20 @@ def build(points: pd.DataFrame, people: list[str], colours: dict[str, str], *,
     sizes = np.where(misplaced, 8, 6).astype(np.uint8)
     outlines = np.where(misplaced, 2, 0).astype(np.uint8)
 
-    shared_total = int(((groups != "") & ~groups.isin(people)).sum())
+    # Each person's own songs first (in the model's order), then shared ones, then nobody's.
+    rank = {person: i for i, person in enumerate(people)}
+    order = sorted(groups.unique(), key=lambda g: (len(g) != 1, len(g) == 0, [rank.get(p, len(rank)) for p in g], g))
+    shared_total = int((groups.map(len) > 1).sum())
     shared_shown = False
     for group in order:
         positions = np.flatnonzero((groups == group).to_numpy())
-        single = group in people
-        shared = not single and group != ""
-        name = group if single else ("shared" if shared else "no current owner")
-        count = shared_total if shared else len(positions)
+        shared = len(group) > 1
+        if len(group) == 1:
+            name, colour, count = group[0], colours.get(group[0], SHARED_COLOUR), len(positions)
+        elif shared:
+            name, colour, count = "shared", SHARED_COLOUR, shared_total
+        else:
+            name, colour, count = "no current owner", NOBODY_COLOUR, len(positions)
         any_misplaced = bool(misplaced[positions].any())
         add(go.Scattergl(
             x=x[positions], y=y[positions], customdata=customdata[positions],
@@ -103,11 +107,11 @@ def build(points: pd.DataFrame, people: list[str], colours: dict[str, str], *,
             legendgroup=name, showlegend=not (shared and shared_shown),
             marker=dict(
                 size=sizes[positions] if any_misplaced else 6,
-                color=colours.get(group, SHARED_COLOUR if shared else NOBODY_COLOUR),
+                color=colour,
                 opacity=0.8,
                 line=dict(width=outlines[positions] if any_misplaced else 0, color=OUT_OF_PLACE_COLOUR),
             ),
-            hovertemplate=_hovertemplate(people, group.replace(" + ", ", ") if group else "nobody"),
+            hovertemplate=_hovertemplate(people, ", ".join(group) or "nobody"),
         ), positions)
         shared_shown = shared_shown or shared
 
@@ -125,7 +129,7 @@ def build(points: pd.DataFrame, people: list[str], colours: dict[str, str], *,
         add(go.Scattergl(
             x=x[hit], y=y[hit], customdata=customdata[hit], mode="markers", name="found",
             marker=dict(symbol="star", size=22, color=FOUND_COLOUR, line=dict(width=1.5, color="black")),
-            hovertemplate=_hovertemplate(people, groups[hit[0]].replace(" + ", ", ") or "nobody"),
+            hovertemplate=_hovertemplate(people, ", ".join(groups[hit[0]]) or "nobody"),
         ), hit)
         # Centre the view on it, showing about a sixth of the map around it.
         span = max(float(np.ptp(x)), float(np.ptp(y)), 1e-6) / 12

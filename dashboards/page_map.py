@@ -33,6 +33,9 @@ version = left.selectbox("Model version", versions, index=default, format_func=d
 chosen = newest.loc[version]
 people = list(chosen["people"])
 points = common.ask("map_points", int(chosen["map_id"]))
+if points.empty:
+    st.info("This map has no songs (the nightly run may have just replaced it): press “Reload data”.")
+    st.stop()
 
 shown_people = middle.multiselect("Liked by", people, default=people, key="map_people",
                                   help="Show the songs of these people (shared songs included).")
@@ -66,7 +69,9 @@ visible.metric("Shown", f"{len(shown):,}")
 misplaced.metric("Out of place", f"{int(points['out_of_place'].sum()):,}")
 shared.metric("Shared", f"{int((points['owners'].map(len) > 1).sum()):,}")
 
-colours = common.person_colours(people)
+# Colours for the model's people, then for anyone who joined after it was trained.
+newcomers = sorted(set(points["owners"].explode().dropna()) - set(people))
+colours = common.person_colours(people + newcomers)
 figure, trace_rows = mapfigure.build(shown, people, colours, found=found)
 st.caption(
     f"Map {chosen['map_id']} of model version {version} ({chosen['status']}), "
