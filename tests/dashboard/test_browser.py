@@ -121,6 +121,16 @@ def test_the_map_is_drawn_in_chromium_with_the_song_count(filled_db, tmp_path):
                 OUTPUT.mkdir(exist_ok=True)
                 page.screenshot(path=str(OUTPUT / "map.png"), full_page=True)
                 picture = plot.screenshot()
+
+                # Click one song: the page lists it under "Picked in the map".
+                x, y = page.evaluate(
+                    "() => { const gd = document.querySelector('.js-plotly-plot'), l = gd._fullLayout,"
+                    " t = gd._fullData[0], box = gd.getBoundingClientRect();"
+                    " return [box.left + l._size.l + l.xaxis.l2p(t.x[0]), box.top + l._size.t + l.yaxis.l2p(t.y[0])]; }"
+                )
+                page.mouse.click(x, y)
+                picked = page.get_by_text("Picked in the map (1)")
+                picked.wait_for(timeout=60_000)
             finally:
                 browser.close()
     finally:
