@@ -10,13 +10,13 @@ OUT_OF_PLACE_ROWS = 500  # the table lists the most confident ones
 
 st.title("Whose song is it? The map")
 
-maps = common.ask("complete_maps")  # complete maps only, newest first
+maps = common.ask("newest_maps")  # the newest complete map of each version, newest first
 if maps.empty:
     st.info(common.NO_MAP)
     st.stop()
 
-# One map per model version: its newest complete one. Default: the champion's.
-newest = maps.drop_duplicates("model_version").set_index("model_version")
+# Default: the champion's map.
+newest = maps.set_index("model_version")
 versions = newest.index.tolist()
 champion = common.ask("champion")
 default = versions.index(champion["version"]) if champion and champion["version"] in versions else 0
@@ -24,7 +24,7 @@ default = versions.index(champion["version"]) if champion and champion["version"
 
 def describe_version(version: int) -> str:
     row = newest.loc[version]
-    return f"version {version} ({row['status']}) · {row['points']:,} songs"
+    return f"version {version} ({row['status']}) · map of {row['updated_at']:%Y-%m-%d %H:%M}"
 
 
 left, middle, right = st.columns([2, 2, 3])

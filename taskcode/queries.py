@@ -222,15 +222,18 @@ def champion(conn) -> dict | None:
 # Map page
 
 
-def complete_maps(conn) -> pd.DataFrame:
-    """Complete maps, newest first, with their model version's status and point count."""
+def newest_maps(conn) -> pd.DataFrame:
+    """The newest complete map of each model version, newest first (no point counts:
+    counting every map's points would grow with every night)."""
     return _frame(
         conn,
-        """SELECT m.map_id, m.model_version, v.status, v.people, m.created_at, m.updated_at,
-                  (SELECT count(*) FROM map_points p WHERE p.map_id = m.map_id) AS points
-             FROM maps m JOIN model_versions v ON v.version = m.model_version
-            WHERE m.complete
-            ORDER BY m.updated_at DESC, m.map_id DESC""",
+        """SELECT * FROM (
+               SELECT DISTINCT ON (m.model_version)
+                      m.map_id, m.model_version, v.status, v.people, m.created_at, m.updated_at
+                 FROM maps m JOIN model_versions v ON v.version = m.model_version
+                WHERE m.complete
+                ORDER BY m.model_version, m.updated_at DESC, m.map_id DESC) AS newest
+            ORDER BY updated_at DESC, map_id DESC""",
     )
 
 

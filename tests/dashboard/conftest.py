@@ -56,10 +56,10 @@ def describe(url: str, config_path: Path) -> FilledDatabase:
     """The facts tests need, read back from the database (whatever filled it)."""
     with queries.read_only(url) as conn:
         champion = queries.champion(conn)
-        maps = queries.complete_maps(conn)
-        newest = maps.drop_duplicates("model_version").set_index("model_version")
+        newest = queries.newest_maps(conn).set_index("model_version")
         others = [v for v in newest.index if v != champion["version"]]
         points = queries.map_points(conn, int(newest.loc[champion["version"], "map_id"]))
+        other_points = queries.map_points(conn, int(newest.loc[others[0], "map_id"]))
         # A song with a name no other song contains, so that a search finds exactly it.
         names = points["name"].tolist()
         unique = points[[sum(n in other for other in names) == 1 for n in names]]
@@ -73,9 +73,9 @@ def describe(url: str, config_path: Path) -> FilledDatabase:
         config_path=config_path,
         people=list(champion["people"]),
         champion=champion["version"],
-        champion_map_points=int(newest.loc[champion["version"], "points"]),
+        champion_map_points=len(points),
         other_version=int(others[0]),
-        other_map_points=int(newest.loc[others[0], "points"]),
+        other_map_points=len(other_points),
         incomplete_map_ids=incomplete,
         known_track={
             "track_id": known["track_id"], "name": known["name"], "artists": known["artists"],

@@ -58,7 +58,7 @@ def numbers(value) -> np.ndarray:
 def champion_points(filled_db):
     """The points of the champion's newest complete map, read with the dashboard's own query."""
     with queries.read_only(filled_db.url) as conn:
-        maps = queries.complete_maps(conn)  # newest first
+        maps = queries.newest_maps(conn)
         newest = maps[maps["model_version"] == filled_db.champion].iloc[0]
         return queries.map_points(conn, int(newest["map_id"]))
 

@@ -13,8 +13,9 @@ from taskcode.localpg import free_port
 def test_an_incomplete_map_is_invisible_to_every_question(filled_db):
     assert filled_db.incomplete_map_ids
     with queries.read_only(filled_db.url) as conn:
-        maps = queries.complete_maps(conn)
+        maps = queries.newest_maps(conn)
         assert not set(maps["map_id"]) & set(filled_db.incomplete_map_ids)
+        assert sorted(maps["model_version"]) == sorted([filled_db.champion, filled_db.other_version])
         for map_id in filled_db.incomplete_map_ids:
             assert queries.map_points(conn, map_id).empty
         # The crashed map is newer, yet predictions come from the complete one.
@@ -42,7 +43,7 @@ def test_an_empty_database_gives_empty_answers(empty_db):
     with queries.read_only(empty_db) as conn:
         assert queries.missing_tables(conn) == []
         assert queries.champion(conn) is None
-        assert queries.complete_maps(conn).empty
+        assert queries.newest_maps(conn).empty
         assert queries.model_versions(conn).empty
         assert queries.people(conn).empty
         assert queries.recent_runs(conn).empty
