@@ -218,6 +218,20 @@ def test_predict_page_with_an_unknown_song(filled_db, app):
     assert not at.metric
 
 
+def test_predict_page_with_a_known_song_that_is_not_on_the_map(filled_db, app):
+    with queries.read_only(filled_db.url) as conn, conn.cursor() as cur:
+        cur.execute(
+            """SELECT t.track_id FROM tracks t
+                WHERE NOT EXISTS (SELECT 1 FROM audio_features f WHERE f.track_id = t.track_id)
+                ORDER BY t.track_id LIMIT 1""")
+        track_id = cur.fetchone()[0]
+    at = app("page_predict.py")
+    at.text_input(key="predict_ref").input(track_id).run()
+    no_exception(at)
+    assert "not on the champion's map" in texts(at) and "no audio features" in texts(at)
+    assert not at.metric
+
+
 def test_predict_page_with_something_that_is_not_a_track(filled_db, app):
     at = app("page_predict.py")
     at.text_input(key="predict_ref").input("https://open.spotify.com/album/xyz").run()
