@@ -58,10 +58,10 @@ if search.strip():
     if hits.empty:
         right.warning(f"No song or artist on this map matches “{needle}”.")
     else:
+        label = f"Jump to ({len(hits):,} found)" if len(hits) <= 200 else f"Jump to (first 200 of {len(hits):,})"
         hits = hits.sort_values(["name", "track_id"]).head(200)
         labels = dict(zip(hits["track_id"], hits["name"].fillna("(no name)") + " — " + hits["artists"].fillna("")))
-        found = right.selectbox(f"Jump to ({len(hits)} found)" if len(hits) < 200 else "Jump to (first 200)",
-                                hits["track_id"].tolist(), format_func=labels.get, key="map_found")
+        found = right.selectbox(label, hits["track_id"].tolist(), format_func=labels.get, key="map_found")
 
 total, visible, misplaced, shared = st.columns(4)
 total.metric("Songs on the map", f"{len(points):,}")
@@ -72,7 +72,11 @@ shared.metric("Shared", f"{int((points['owners'].map(len) > 1).sum()):,}")
 # Colours for the model's people, then for anyone who joined after it was trained.
 newcomers = sorted(set(points["owners"].explode().dropna()) - set(people))
 colours = common.person_colours(people + newcomers)
-figure, trace_rows = mapfigure.build(shown, people, colours, found=found)
+# A song found by the search is drawn even when the person filter hides its owners.
+on_map = shown
+if found is not None and found not in set(shown["track_id"]):
+    on_map = pd.concat([shown, points[points["track_id"] == found]])
+figure, trace_rows = mapfigure.build(on_map, people, colours, found=found)
 st.caption(
     f"Map {chosen['map_id']} of model version {version} ({chosen['status']}), "
     f"made {chosen['updated_at']:%Y-%m-%d %H:%M}. Each dot is a song; songs the model "
@@ -103,7 +107,7 @@ table_columns = {
     "spotify": st.column_config.LinkColumn("spotify", display_text="open"),
 }
 
-# Songs picked in the chart: (trace, point) -> row of `shown`.
+# Songs picked in the chart: (trace, point) -> row of `on_map`.
 picked = []
 for point in (selection or {}).get("selection", {}).get("points", []):
     curve, index = point.get("curve_number"), point.get("point_index")
@@ -111,7 +115,7 @@ for point in (selection or {}).get("selection", {}).get("points", []):
         picked.append(trace_rows[curve][index])
 if picked:
     st.subheader(f"Picked in the map ({len(set(picked))})")
-    st.dataframe(song_table(shown.iloc[sorted(set(picked))]), hide_index=True, column_config=table_columns)
+    st.dataframe(song_table(on_map.iloc[sorted(set(picked))]), hide_index=True, column_config=table_columns)
 
 st.subheader("Out of place")
 out_of_place = points[points["out_of_place"]].sort_values("confidence", ascending=False)

@@ -149,6 +149,14 @@ def test_map_filter_by_person(filled_db, app):
     assert any(n.startswith(first) for n in names) and not any(n.startswith(second) for n in names)
     assert sum(len(numbers(t["x"])) for t in song_traces(map_spec(at))) == expected
 
+    # A song of the hidden person that the search finds is still drawn and starred.
+    hidden = points[points["owners"].map(lambda owners: owners == [second])].iloc[0]
+    at.text_input(key="map_search").input(hidden["name"]).run()
+    no_exception(at)
+    assert at.selectbox(key="map_found").value == hidden["track_id"]
+    assert any(t["name"] == "found" for t in map_spec(at)["data"])
+    assert metric(at, "Shown") == f"{expected:,}"
+
 
 def test_map_can_show_another_model_version(filled_db, app):
     at = app()
