@@ -4,12 +4,19 @@
 steps so that the stand-in can be swapped for the real pipeline later
 without touching a test:
 
-1. `fill`: the sync's rows (`load_into_database`), then train + embed +
-   discover (today `stand_in_pipeline.fill`; later the real steps), then a
-   crashed embed that left an incomplete map behind;
+1. `fill`: the sync's rows (`load_into_database`, then two likes removed by
+   a full sync), then train + embed + discover (today
+   `stand_in_pipeline.train_embed_discover`; later the real steps), then a
+   crashed embed that left an incomplete map (and a failed run) behind;
 2. `describe`: read back from the database, with the dashboard's own read-only
    queries, the facts the tests compare with (champion, map sizes, a song on
    the map, ...). Tests never look at what step 1 computed.
+
+What the tests need from step 1 (the real pipeline gives it too, if the
+versions are trained on different nights' data): a champion and one more
+version with a complete map of a different size; shared and out-of-place
+songs on the champion's map; some synced tracks without audio features;
+discoveries for the champion; two removed likes and a failed run.
 
 Filling runs once per session into a template database; each test gets its
 own copy (`CREATE DATABASE ... TEMPLATE`), so a slow real pipeline would
@@ -90,10 +97,11 @@ def describe(url: str, config_path: Path) -> FilledDatabase:
 def fill(conn) -> None:
     """A migrated, empty database -> as the nightly pipeline leaves it (2 people x 300 likes, seed 7)."""
     library = generate(people=2, tracks=300, seed=7)
-    load_into_database(conn, library)                         # the sync
-    stand_in_pipeline.fill(conn, library)                     # later: the real train + embed + discover
+    load_into_database(conn, library)                               # the first sync
+    stand_in_pipeline.sync_full_removes_two_likes(conn, library)    # a later `sync --full`
+    stand_in_pipeline.train_embed_discover(conn)                    # swap for the real steps
     champion = queries.champion(conn)["version"]
-    stand_in_pipeline.simulate_crashed_embed(conn, champion)  # must never be shown
+    stand_in_pipeline.simulate_crashed_embed(conn, champion)        # must never be shown
 
 
 @pytest.fixture(scope="session")

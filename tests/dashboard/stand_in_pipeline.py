@@ -16,8 +16,9 @@ tests need no TensorFlow and run in a second:
   small catalog nobody has liked;
 - `runs` rows for sync, train and embed, with summaries.
 
-When the real `train` and `embed` exist, `fill` can call them instead;
-tests only rely on what `describe` reads back from the database.
+`train_embed_discover` is the part to swap for the real `train`,
+`evaluate_and_promote`, `embed` and `store_discoveries`; tests only rely on
+what `describe` (in conftest.py) reads back from the database.
 """
 
 from __future__ import annotations
@@ -48,13 +49,9 @@ WEAK_FEATURES = FEATURES[:4]
 SEED = 7
 
 
-def fill(conn, library: Library) -> None:
-    """Everything after the first sync: a removed like, two versions, their maps, discoveries, runs."""
+def train_embed_discover(conn) -> None:
+    """Everything after the sync: two versions, their maps, discoveries, runs."""
     now = dt.datetime.now(dt.timezone.utc)
-    remove_two_likes(conn)  # as a `sync --full` does when songs are un-liked on Spotify
-    record_run(conn, "sync", "succeeded", now - dt.timedelta(hours=3),
-               {"people": {p.name: {"new": len(library.likes_of(p.name))} for p in library.people},
-                "features": {"wanted": len(library.tracks), "found": {"spotify": len(library.tracks)}}})
     people, track_ids, X, owners = training_data(conn)
 
     weak = train(people, X[:, : len(WEAK_FEATURES)], owners, hidden=(4,), seed=1)
@@ -101,7 +98,8 @@ def simulate_crashed_embed(conn, version: int) -> None:
 # --------------------------------------------------------------------------
 
 
-def remove_two_likes(conn) -> None:
+def sync_full_removes_two_likes(conn, library: Library) -> None:
+    """What a `sync --full` leaves when the first person un-liked two songs on Spotify, and its run."""
     with transaction(conn) as cur:
         cur.execute(
             """UPDATE likes SET removed_at = now()
@@ -110,6 +108,9 @@ def remove_two_likes(conn) -> None:
                        WHERE p.name = (SELECT min(name) FROM people)
                        ORDER BY l.track_id LIMIT 2)"""
         )
+    record_run(conn, "sync", "succeeded", dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=3),
+               {"people": {p.name: {"new": len(library.likes_of(p.name))} for p in library.people},
+                "features": {"wanted": len(library.tracks), "found": {"spotify": len(library.tracks)}}})
 
 
 def training_data(conn):
