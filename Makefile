@@ -9,6 +9,7 @@ help:
 	@echo "make demo       run the pipeline on the embedded default (local PostgreSQL, emulator, sample library)"
 	@echo "make test       run the whole test suite (real PostgreSQL, emulator over HTTP, Airflow, browser)"
 	@echo "make status     print the status of the embedded default"
+	@echo "make dashboard  serve the dashboard on http://127.0.0.1:8501 (embedded default database)"
 	@echo "make db-stop    stop the embedded local PostgreSQL"
 
 setup:
@@ -20,6 +21,7 @@ demo: setup
 	$(PY) -m taskcode status --json
 
 test: setup
+	@scripts/ensure-chromium.sh
 	$(PY) -m pytest
 
 test-fast: setup
@@ -27,6 +29,12 @@ test-fast: setup
 
 status: setup
 	$(PY) -m taskcode status
+
+# `python -m streamlit` (not the `streamlit` script) puts this folder first on
+# sys.path, so the dashboard imports this checkout's taskcode.
+dashboard: setup
+	$(PY) -m streamlit run dashboards/app.py --server.address 127.0.0.1 --server.port 8501 \
+		--server.headless true --browser.gatherUsageStats false
 
 db-stop: setup
 	$(PY) -m taskcode db stop

@@ -1,0 +1,251 @@
+"""How the dashboard's map copes with 100k songs: payload size and time to draw in Chromium.
+
+    .venv/bin/python bench/dashboard_map.py [--sizes 1000 100000] [--skip-browser]
+
+Two measurements, side by side in one run, printed as ratios:
+
+1. Payload: bytes of the figure JSON per song, for the map as the dashboard
+   builds it (float32 binary x/y, customdata + one hovertemplate per trace)
+   against a naive figure (float64 lists, one preformatted hover string per
+   song, owners and full-precision probabilities per song).
+2. Browser: a throwaway PostgreSQL gets a complete map of N songs; the
+   dashboard is served with `streamlit run` and opened in headless Debian
+   chromium; we time page load -> map drawn, and count the bytes the
+   browser received over Streamlit's websocket.
+
+Not a test: nothing here passes or fails on a threshold. Results also go to
+bench/results/dashboard_map.json (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+import psycopg2
+from psycopg2.extras import execute_values
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "dashboards" / "app.py"
+sys.path.insert(0, str(ROOT / "dashboards"))
+import mapfigure  # noqa: E402  (the dashboard's own figure builder)
+
+from taskcode import db  # noqa: E402
+from taskcode.library import generate, load_into_database  # noqa: E402
+from taskcode.localpg import LocalCluster, free_port  # noqa: E402
+
+PEOPLE = ["alice", "bob"]
+COLOURS = {"alice": "#1f77b4", "bob": "#ff7f0e"}
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+# -- songs --------------------------------------------------------------------------------
+
+
+def library_for(songs: int):
+    """A sample library with about `songs` distinct tracks (2 people, 10% shared)."""
+    per_person = int(round(songs / 1.8))  # each person's 10% shared songs are the other's own
+    return generate(people=2, tracks=per_person, seed=11, overlap=0.1)
+
+
+def map_rows(library) -> pd.DataFrame:
+    """Map points as the embed step would store them (x/y from a PCA of the features, stand-in model)."""
+    tracks = [t for t in library.tracks.values() if t["known_by"]]
+    owners = library.owners()
+    names = ("danceability", "energy", "loudness", "speechiness", "acousticness", "valence", "tempo")
+    X = np.array([[t["features"][n] for n in names] for t in tracks])
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    _, _, vt = np.linalg.svd(X[:5000], full_matrices=False)
+    xy = X @ vt[:2].T * 10
+    p_alice = 1 / (1 + np.exp(-2 * xy[:, 0] / 10))
+    probabilities = np.column_stack([p_alice, 1 - p_alice])
+    predicted = np.where(p_alice >= 0.5, "alice", "bob")
+    rows = pd.DataFrame({
+        "track_id": [t["id"] for t in tracks], "name": [t["name"] for t in tracks],
+        "artists": [", ".join(a["name"] for a in t["artists"]) for t in tracks],
+        "x": xy[:, 0], "y": xy[:, 1], "probabilities": probabilities.tolist(),
+        "owners": [sorted(owners.get(t["id"], ())) for t in tracks], "predicted": predicted,
+        "confidence": probabilities.max(axis=1),
+    })
+    rows["out_of_place"] = [bool(o) and p not in o for p, o in zip(rows["predicted"], rows["owners"])]
+    rows["placed"] = "fit"
+    rows["hidden"] = [[0.0] * 16] * len(rows)
+    return rows
+
+
+# -- 1. payload -----------------------------------------------------------------------------
+
+
+def naive_figure(points: pd.DataFrame) -> go.Figure:
+    """What a first attempt looks like: full floats, one hover string per song."""
+    traces = []
+    for person in PEOPLE:
+        mine = points[points["owners"].map(lambda o: person in o)]
+        hover = [
+            f"Track: {n}<br>Artists: {a}<br>Owners: {', '.join(o)}<br>"
+            + "<br>".join(f"{p}: {q}" for p, q in zip(PEOPLE, probs))
+            for n, a, o, probs in zip(mine["name"], mine["artists"], mine["owners"], mine["probabilities"])
+        ]
+        traces.append(go.Scattergl(x=mine["x"].tolist(), y=mine["y"].tolist(), mode="markers",
+                                   name=person, text=hover, hoverinfo="text"))
+    return go.Figure(traces)
+
+
+def payload(points: pd.DataFrame) -> dict:
+    started = time.perf_counter()
+    lean, _ = mapfigure.build(points, PEOPLE, COLOURS)
+    built = time.perf_counter() - started
+    lean_bytes = len(pio.to_json(lean, validate=False).encode())
+    naive_bytes = len(pio.to_json(naive_figure(points), validate=False).encode())
+    return {"songs": len(points), "lean_bytes_per_song": lean_bytes / len(points),
+            "naive_bytes_per_song": naive_bytes / len(points), "lean_over_naive": lean_bytes / naive_bytes,
+            "build_seconds": built}
+
+
+# -- 2. browser -------------------------------------------------------------------------------
+
+
+def fill_database(url: str, library, points: pd.DataFrame) -> None:
+    conn = psycopg2.connect(url)
+    try:
+        db.migrate(conn)
+        load_into_database(conn, library)
+        with db.transaction(conn) as cur:
+            cur.execute(
+                """INSERT INTO model_versions (status, people, config, data_fingerprint, metrics, artifact)
+                   VALUES ('champion', %s, '{}', 'bench', '{"f1": 0.8}', '') RETURNING version""",
+                (PEOPLE,))
+            version = cur.fetchone()[0]
+            cur.execute("INSERT INTO maps (model_version) VALUES (%s) RETURNING map_id", (version,))
+            map_id = cur.fetchone()[0]
+            execute_values(
+                cur,
+                """INSERT INTO map_points (map_id, track_id, x, y, hidden, probabilities, owners, predicted,
+                                           out_of_place, confidence, placed) VALUES %s""",
+                [(map_id, r.track_id, float(r.x), float(r.y), r.hidden, r.probabilities, r.owners,
+                  r.predicted, bool(r.out_of_place), float(r.confidence), r.placed)
+                 for r in points.itertuples()],
+                template="(%s, %s, %s, %s, %s::real[], %s::real[], %s::text[], %s, %s, %s, %s)",
+                page_size=2000,
+            )
+            cur.execute("UPDATE maps SET complete = true WHERE map_id = %s", (map_id,))
+    finally:
+        conn.close()
+
+
+def time_in_browser(url: str, songs: int, log_path: Path) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1",
+             "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none"],
+            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2):
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                try:
+                    server.wait(timeout=0.1)
+                    raise SystemExit(f"streamlit exited:\n{log_path.read_text()[-2000:]}")
+                except subprocess.TimeoutExpired:
+                    pass
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            received = []
+            page.on("websocket", lambda ws: ws.on(
+                "framereceived", lambda frame: received.append(len(frame) if isinstance(frame, (bytes, str)) else 0)))
+            runs = []
+            for attempt in range(2):  # the first also fills the server's cache; the second is warm
+                received.clear()
+                started = time.perf_counter()
+                page.goto(base, timeout=300_000)
+                page.wait_for_function(
+                    "n => { const gd = document.querySelector('.js-plotly-plot');"
+                    " return gd && gd._fullData && gd.querySelector('canvas.gl-canvas-context')"
+                    " && gd._fullData.filter(t => t.customdata).reduce((s, t) => s + t._length, 0) === n; }",
+                    arg=songs, timeout=300_000, polling="raf")
+                page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+                runs.append({"seconds": time.perf_counter() - started, "websocket_bytes": sum(received)})
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return {"songs": songs, "cold_seconds": runs[0]["seconds"], "warm_seconds": runs[1]["seconds"],
+            "websocket_bytes_per_song": runs[1]["websocket_bytes"] / songs}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000])
+    parser.add_argument("--skip-browser", action="store_true")
+    args = parser.parse_args()
+
+    results = {"payload": [], "browser": []}
+    folder = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
+    folder.chmod(0o755)
+    cluster = None
+    try:
+        if not args.skip_browser:
+            cluster = LocalCluster(folder, durable=False)
+            admin_url = cluster.ensure_running()
+        for size in args.sizes:
+            library = library_for(size)
+            points = map_rows(library)
+            results["payload"].append(payload(points))
+            if cluster is not None:
+                name = f"bench_map_{size}"
+                admin = psycopg2.connect(admin_url)
+                admin.autocommit = True
+                with admin.cursor() as cur:
+                    cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                    cur.execute(f'CREATE DATABASE "{name}"')
+                admin.close()
+                url = f"{admin_url.rsplit('/', 1)[0]}/{name}"
+                fill_database(url, library, points)
+                results["browser"].append(time_in_browser(url, len(points), folder / f"streamlit-{size}.log"))
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+    print("payload (figure JSON the browser receives):")
+    for row in results["payload"]:
+        print(f"  {row['songs']:>7,} songs: {row['lean_bytes_per_song']:6.1f} B/song lean, "
+              f"{row['naive_bytes_per_song']:6.1f} B/song naive -> lean/naive {row['lean_over_naive']:.2f}; "
+              f"figure built in {row['build_seconds']:.2f} s")
+    if results["browser"]:
+        print("browser (page load -> map drawn, headless chromium, software WebGL):")
+        for row in results["browser"]:
+            print(f"  {row['songs']:>7,} songs: cold {row['cold_seconds']:5.1f} s, warm {row['warm_seconds']:5.1f} s, "
+                  f"{row['websocket_bytes_per_song']:6.1f} B/song over the websocket")
+        small, large = results["browser"][0], results["browser"][-1]
+        print(f"  ratio largest/smallest: {large['songs'] / small['songs']:.0f}x songs -> "
+              f"{large['warm_seconds'] / small['warm_seconds']:.1f}x warm time")
+    out = ROOT / "bench" / "results" / "dashboard_map.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

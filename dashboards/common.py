@@ -1,0 +1,80 @@
+"""What every page shares: where the database is, one cached way to ask it, and
+the messages shown when there is nothing to show yet.
+
+Pages never open connections themselves: they call `ask("question", ...)`,
+which runs `taskcode.queries.question(conn, ...)` on a read-only connection
+and keeps the answer for a minute (per database, so two databases never mix).
+"""
+
+from __future__ import annotations
+
+import psycopg2
+import streamlit as st
+
+from taskcode import db, queries
+from taskcode.config import load_settings
+from taskcode.errors import TaskcodeError
+
+CACHE_SECONDS = 60
+
+# Empty states: what to do when a part of the pipeline has not run yet.
+RUN_PIPELINE = (
+    "run `make demo` for a demo, or the pipeline (`python -m taskcode sync`, then "
+    "`train` and `embed`; the nightly Airflow DAG does all three)"
+)
+NO_TABLES = "The database has no tables yet: run `python -m taskcode db migrate` (or `make demo`)."
+NO_DATA = f"No data yet: nobody's liked songs have been synced. To fill it, {RUN_PIPELINE}."
+NO_MODEL = f"No model yet: the pipeline trains one after the first sync. To get one, {RUN_PIPELINE}."
+NO_MAP = f"No map yet: the pipeline draws it after a model is promoted. To get one, {RUN_PIPELINE}."
+
+
+def database_url() -> str:
+    """DATABASE_URL (or database.url in the config), else the embedded local PostgreSQL."""
+    settings = load_settings()
+    if settings.database.url:
+        return settings.database.url
+    return _embedded_url(str(settings.paths.data_dir), settings)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner="Starting the local PostgreSQL…")
+def _embedded_url(data_dir: str, _settings) -> str:
+    # Finding (or starting) the embedded cluster runs pg_ctl: once a minute is enough.
+    # The leading underscore keeps `_settings` out of the cache key; data_dir is the key.
+    return db.database_url(_settings)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def _ask(url: str, question: str, *args):
+    with queries.read_only(url) as conn:
+        return getattr(queries, question)(conn, *args)
+
+
+def ask(question: str, *args):
+    """The answer of `taskcode.queries.<question>(conn, *args)`, cached for a minute."""
+    return _ask(database_url(), question, *args)
+
+
+def run(page) -> None:
+    """Run the chosen page; a database fault is one clear error line, never a traceback."""
+    try:
+        missing = ask("missing_tables")
+        if "people" in missing:
+            st.info(NO_TABLES)
+            return
+        page.run()
+    except TaskcodeError as exc:
+        st.error(str(exc))
+    except psycopg2.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        st.error(f"the database answered with an error ({first}); reload in a moment")
+
+
+def spotify_link(track_id: str) -> str:
+    return f"https://open.spotify.com/track/{track_id}"
+
+
+def person_colours(people: list[str]) -> dict[str, str]:
+    """A stable colour per person (in the order of the model's people)."""
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+               "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#393b79"]
+    return {person: palette[i % len(palette)] for i, person in enumerate(people)}

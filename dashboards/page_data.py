@@ -1,0 +1,75 @@
+"""Data: what the nightly sync has collected, where the audio features came from, the last runs."""
+
+import json
+
+import plotly.graph_objects as go
+import streamlit as st
+
+import common
+
+st.title("The data")
+
+overview = common.ask("overview")
+people = common.ask("people")
+if people.empty:
+    st.info(common.NO_DATA)
+    st.stop()
+
+first, second, third, fourth = st.columns(4)
+first.metric("People", overview["people"])
+second.metric("Liked songs (now)", f"{overview['likes']:,}")
+third.metric("Distinct songs", f"{overview['tracks']:,}")
+share = overview["tracks_with_features"] / overview["tracks"] if overview["tracks"] else 0
+fourth.metric("Songs with audio features", f"{overview['tracks_with_features']:,} ({share:.0%})")
+
+st.subheader("Per person")
+st.dataframe(
+    people, hide_index=True,
+    column_config={
+        "likes": st.column_config.NumberColumn("likes", help="Liked on Spotify now"),
+        "removed": st.column_config.NumberColumn("removed", help="Liked once, gone from Spotify since"),
+        "newest_like": st.column_config.DatetimeColumn("newest like", format="YYYY-MM-DD HH:mm"),
+        "last_sync": st.column_config.DatetimeColumn("last sync", format="YYYY-MM-DD HH:mm"),
+        "last_full_sync": st.column_config.DatetimeColumn("last full sync", format="YYYY-MM-DD HH:mm"),
+    },
+)
+
+st.subheader("Audio features by source")
+coverage = common.ask("feature_coverage")
+if coverage.empty:
+    st.caption("Nobody likes a song right now, so there is no coverage to show.")
+else:
+    colours = {"spotify": "#1db954", "reccobeats": "#1f77b4", "csv": "#9467bd",
+               "unknown": "#d62728", "not fetched yet": "#bdbdbd"}  # also the order of the bars
+    wide = coverage.pivot_table(index="person", columns="source", values="tracks", fill_value=0)
+    wide = wide[sorted(wide.columns, key=lambda s: list(colours).index(s) if s in colours else len(colours))]
+    bars = go.Figure()
+    for source in wide.columns:
+        bars.add_trace(go.Bar(y=wide.index, x=wide[source], name=source, orientation="h",
+                              marker_color=colours.get(source)))
+    bars.update_layout(barmode="stack", height=120 + 40 * len(wide), margin=dict(l=10, r=10, t=10, b=10),
+                       xaxis=dict(title="liked songs"), legend=dict(orientation="h"))
+    st.plotly_chart(bars, key="coverage_chart")
+    st.caption("“unknown”: every source was asked and none knew the song (asked again after a week); "
+               "“not fetched yet”: the next sync asks for it.")
+    st.dataframe(wide.reset_index(), hide_index=True)
+
+st.subheader("Last runs")
+runs = common.ask("recent_runs", 20)
+if runs.empty:
+    st.caption("No runs recorded yet: every sync, train and embed of the pipeline is listed here.")
+else:
+    table = runs.assign(summary=runs["summary"].map(
+        lambda s: json.dumps(s, default=str, ensure_ascii=False, separators=(", ", ": "))[:200]))
+    st.dataframe(
+        table, hide_index=True,
+        column_config={
+            "started_at": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm:ss"),
+            "finished_at": st.column_config.DatetimeColumn("finished", format="YYYY-MM-DD HH:mm:ss"),
+            "seconds": st.column_config.NumberColumn("seconds", format="%.1f"),
+        },
+    )
+    run_id = st.selectbox("Full summary of run", runs["run_id"].tolist(), key="data_run",
+                          format_func=lambda r: "run {} · {} · {}".format(
+                              r, *runs.set_index("run_id").loc[r, ["kind", "status"]]))
+    st.json(runs.set_index("run_id").loc[run_id, "summary"], expanded=True)

@@ -1,0 +1,73 @@
+"""Whose song is it? Paste a Spotify track; the champion's answer comes from its stored map.
+
+No model runs here: the nightly embed step stores every known song's
+probabilities with its map point, and this page reads them.
+"""
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+import common
+from taskcode.items import track_id_from
+
+st.title("Whose song is it?")
+
+champion = common.ask("champion")
+if champion is None:
+    st.info(common.NO_MODEL)
+    st.stop()
+
+reference = st.text_input(
+    "A Spotify track: link, URI or id", key="predict_ref",
+    placeholder="https://open.spotify.com/track/… or spotify:track:… or the 22-character id",
+)
+if not reference.strip():
+    st.caption("Paste a song from Spotify (Share → Copy song link) to see whose taste it fits.")
+    st.stop()
+
+track_id = track_id_from(reference)
+if track_id is None:
+    st.warning("That is not a Spotify track link, URI or id (an id has 22 letters and digits).")
+    st.stop()
+
+track = common.ask("track", track_id)
+if track is None:
+    people = ", ".join(champion["people"])
+    st.warning(
+        f"Unknown song: `{track_id}` is not in the database, so the model has never seen it. "
+        f"To get it in, like it on Spotify with one of the synced accounts ({people}) and run the sync "
+        "(`python -m taskcode sync`, or wait for the nightly pipeline); the next train and embed "
+        "put it on the map, and this page can answer."
+    )
+    st.stop()
+
+st.subheader(f"{track['name'] or '(no name)'} — {track['artists'] or 'unknown artist'}")
+st.caption(f"Liked by {', '.join(track['owners']) or 'nobody right now'} · [open in Spotify]({common.spotify_link(track_id)})")
+
+answer = common.ask("prediction", track_id, champion["version"])
+if answer is None:
+    if track["feature_source"] is None:
+        st.info("Known song, but not on the champion's map: it has no audio features yet (no feature "
+                "source knew it so far; the sync asks again later), and the model needs them.")
+    else:
+        st.info("Known song, but not on the champion's map yet: it arrived after the last map was drawn. "
+                "The next embed run (nightly) places it.")
+    st.stop()
+
+chances = pd.Series(answer["probabilities"]).sort_values(ascending=False)
+winner = chances.index[0]
+st.markdown(f"The champion (version {answer['version']}) says: **{winner}'s song**, {chances.iloc[0]:.0%} sure.")
+if answer["out_of_place"]:
+    st.markdown(f"Out of place: liked by {', '.join(answer['owners'])}, but it sounds like {winner}'s taste.")
+
+columns = st.columns(len(chances))
+for column, (person, chance) in zip(columns, chances.items()):
+    column.metric(person, f"{chance:.0%}")
+colours = common.person_colours(list(answer["people"]))
+bars = go.Figure(go.Bar(x=chances.values, y=chances.index, orientation="h",
+                        marker_color=[colours[p] for p in chances.index],
+                        text=[f"{c:.0%}" for c in chances.values], textposition="auto"))
+bars.update_layout(height=80 + 40 * len(chances), margin=dict(l=10, r=10, t=10, b=10),
+                   xaxis=dict(range=[0, 1], tickformat=".0%"), yaxis=dict(autorange="reversed"))
+st.plotly_chart(bars, key="predict_chart")

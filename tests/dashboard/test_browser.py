@@ -1,0 +1,144 @@
+"""The dashboard served by `streamlit run`, opened in a real headless Chromium.
+
+Debian's chromium (installed by scripts/ensure-chromium.sh, which `make test`
+runs) is driven through Playwright's Python API; no browser is downloaded.
+The screenshot lands in tests/dashboard/test-output/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from taskcode.localpg import free_port
+from tests.dashboard.conftest import APP
+
+pytestmark = pytest.mark.slow
+
+ROOT = APP.parents[1]
+OUTPUT = Path(__file__).resolve().parent / "test-output"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def serve(env: dict, log_path: Path):
+    """Start `streamlit run dashboards/app.py` on a free loopback port; returns (process, url)."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(APP),
+        "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+    ]
+    log = open(log_path, "w")
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL)
+    log.close()
+    return process, f"http://127.0.0.1:{port}"
+
+
+def wait_until_healthy(process, url: str, log_path: Path, attempts: int = 600) -> None:
+    """Poll /_stcore/health; between polls wait on the process itself, so a crash ends the wait at once."""
+    for _ in range(attempts):
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        try:
+            process.wait(timeout=0.1)
+        except subprocess.TimeoutExpired:
+            continue
+        pytest.fail(f"streamlit exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+    pytest.fail(f"streamlit never became healthy:\n{log_path.read_text()[-3000:]}")
+
+
+def stop(process) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def coloured_pixels(png: bytes, colour: str, tolerance: int = 40) -> int:
+    """How many pixels of a screenshot are close to `colour` (#rrggbb)."""
+    from PIL import Image
+
+    target = tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    return sum(
+        count for count, pixel in image.getcolors(maxcolors=image.width * image.height)
+        if all(abs(a - b) <= tolerance for a, b in zip(pixel, target))
+    )
+
+
+def test_the_map_is_drawn_in_chromium_with_the_song_count(filled_db, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    env = {**os.environ, "DATABASE_URL": filled_db.url, "TASKCODE_CONFIG": str(filled_db.config_path),
+           "PYTHONPATH": str(ROOT)}
+    log_path = tmp_path / "streamlit.log"
+    process, url = serve(env, log_path)
+    try:
+        wait_until_healthy(process, url, log_path)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1100})
+                page.goto(url, timeout=60_000)
+                plot = page.locator(".js-plotly-plot").first
+                plot.wait_for(timeout=60_000)
+                # Plotly has drawn every trace on its WebGL canvas once _fullData is set and
+                # a frame has passed; the page then shows the song count beside it.
+                page.wait_for_function(
+                    "() => { const gd = document.querySelector('.js-plotly-plot');"
+                    " return gd && gd._fullData && gd._fullData.length > 0"
+                    " && gd.querySelector('canvas.gl-canvas-context'); }",
+                    timeout=60_000,
+                )
+                page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+                drawn = page.evaluate(
+                    "() => document.querySelector('.js-plotly-plot')._fullData"
+                    ".filter(t => t.type === 'scattergl' && t.customdata && t.name !== 'found')"
+                    ".reduce((n, t) => n + t._length, 0)"
+                )
+                colours = page.evaluate(  # each person's dot colour, to find the dots in a screenshot
+                    "() => Object.fromEntries(document.querySelector('.js-plotly-plot')._fullData"
+                    ".map(t => [t.name, t.marker.color]))"
+                )
+                count = page.locator('[data-testid="stMetric"]', has_text="Songs on the map") \
+                    .locator('[data-testid="stMetricValue"]').inner_text()
+
+                OUTPUT.mkdir(exist_ok=True)
+                page.screenshot(path=str(OUTPUT / "map.png"), full_page=True)
+                picture = plot.screenshot()
+
+                # Click one song: the page lists it under "Picked in the map".
+                x, y = page.evaluate(
+                    "() => { const gd = document.querySelector('.js-plotly-plot'), l = gd._fullLayout,"
+                    " t = gd._fullData[0], box = gd.getBoundingClientRect();"
+                    " return [box.left + l._size.l + l.xaxis.l2p(t.x[0]), box.top + l._size.t + l.yaxis.l2p(t.y[0])]; }"
+                )
+                page.mouse.click(x, y)
+                picked = page.get_by_text("Picked in the map (1)")
+                picked.wait_for(timeout=60_000)
+            finally:
+                browser.close()
+    finally:
+        stop(process)
+
+    assert count.strip() == f"{filled_db.champion_map_points:,}"
+    assert drawn == filled_db.champion_map_points
+    for person in filled_db.people:  # dots of every person's colour are on the canvas
+        colour = next(c for name, c in colours.items() if name.startswith(f"{person} ("))
+        assert coloured_pixels(picture, colour) > 50, person
+    assert (OUTPUT / "map.png").stat().st_size > 10_000

@@ -1,0 +1,72 @@
+"""The map figure on its own: traces per owner group, rows for selections, a lean payload."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pandas as pd
+import plotly.io as pio
+
+from tests.dashboard.conftest import APP
+
+sys.path.insert(0, str(APP.parent))
+import mapfigure  # noqa: E402  (a module of the dashboard folder, as the app imports it)
+
+PEOPLE = ["alice", "bob", "carol"]
+COLOURS = {"alice": "#1f77b4", "bob": "#ff7f0e", "carol": "#2ca02c", "dave": "#d62728"}
+
+
+def points(owners: list[list[str]]) -> pd.DataFrame:
+    n = len(owners)
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet(np.ones(len(PEOPLE)), n)
+    predicted = [PEOPLE[i] for i in probabilities.argmax(axis=1)]
+    return pd.DataFrame({
+        "track_id": [f"{i:022d}" for i in range(n)],
+        "name": [f"Song {i} " + "ä" * (i % 3) for i in range(n)],
+        "artists": [f"Artist {i % 7}, Artist {i % 5}" for i in range(n)],
+        "x": rng.normal(size=n), "y": rng.normal(size=n),
+        "probabilities": probabilities.tolist(), "owners": owners, "predicted": predicted,
+        "out_of_place": [bool(o) and p not in o for p, o in zip(predicted, owners)],
+        "confidence": probabilities.max(axis=1), "placed": "fit",
+    })
+
+
+def test_one_trace_per_owner_group_and_rows_that_find_every_song():
+    owners = [["alice"], ["bob"], ["carol"], ["alice", "bob"], ["bob", "carol"], [], ["dave"]] * 5
+    frame = points(owners)
+    figure, rows = mapfigure.build(frame, PEOPLE, COLOURS)
+    names = [trace.name for trace in figure.data]
+    assert names == ["alice (5)", "bob (5)", "carol (5)", "dave (5)", "shared (10)", "shared (10)",
+                     "no current owner (5)"]
+    assert [trace.showlegend for trace in figure.data].count(True) == 6  # "shared" once in the legend
+    assert figure.data[3].marker.color == COLOURS["dave"]  # joined after the model: own colour
+    assert sorted(np.concatenate(rows).tolist()) == list(range(len(frame)))
+    for trace, positions in zip(figure.data, rows):
+        assert trace.customdata[0][0] == frame.loc[positions[0], "name"]
+        assert "liked by: " + (", ".join(sorted(frame.loc[positions[0], "owners"])) or "nobody") \
+            in trace.hovertemplate
+
+
+def test_a_found_song_gets_a_star_and_the_view_centres_on_it():
+    frame = points([["alice"], ["bob"]] * 50)
+    target = frame.iloc[17]
+    figure, rows = mapfigure.build(frame, PEOPLE, COLOURS, found=target["track_id"])
+    star = figure.data[-1]
+    assert star.name == "found" and rows[-1].tolist() == [17]
+    assert np.mean(figure.layout.xaxis.range) == np.float32(target["x"])
+    assert np.mean(figure.layout.yaxis.range) == np.float32(target["y"])
+
+
+def test_the_payload_stays_lean():
+    frame = points([["alice"], ["bob"], ["alice", "bob"], ["carol"]] * 2500)
+    figure, _ = mapfigure.build(frame, PEOPLE, COLOURS)
+    spec = json.loads(pio.to_json(figure, validate=False))
+    for trace in spec["data"]:
+        assert set(trace["x"]) == {"dtype", "bdata"} and trace["x"]["dtype"] == "f4"  # packed float32
+        assert "text" not in trace and "hovertext" not in trace
+        assert all(isinstance(p, int) for p in trace["customdata"][0][2:])  # whole percents
+    per_song = len(pio.to_json(figure, validate=False)) / len(frame)
+    assert per_song < 80, per_song  # short synthetic names; ~96 bytes with real-length ones

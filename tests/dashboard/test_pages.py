@@ -1,0 +1,324 @@
+"""Every page of the dashboard under Streamlit's AppTest, against real PostgreSQL.
+
+AppTest runs the app's scripts in this process, so the pages read the
+database of the test through DATABASE_URL, exactly as `streamlit run` would.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from taskcode import queries
+from taskcode.localpg import free_port
+from tests.dashboard.conftest import APP
+
+ROOT = APP.parents[1]
+
+PAGES = ["page_map.py", "page_model.py", "page_data.py", "page_predict.py", "page_discover.py"]
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def no_exception(at):
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(at) -> str:
+    """Everything a person reads on the page, as one string."""
+    parts = [e.value for kind in ("title", "subheader", "markdown", "caption", "info", "warning",
+                                  "success", "error") for e in getattr(at, kind)]
+    parts += [f"{m.label}: {m.value}" for m in at.metric]
+    return "\n".join(str(p) for p in parts)
+
+
+def metric(at, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def charts(at) -> list[dict]:
+    return [json.loads(element.proto.spec) for element in at.get("plotly_chart")]
+
+
+def numbers(value) -> np.ndarray:
+    """A Plotly data array, whether sent as a list or as packed binary ("bdata")."""
+    if isinstance(value, dict):
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+    return np.asarray(value)
+
+
+def champion_points(filled_db):
+    """The points of the champion's newest complete map, read with the dashboard's own query."""
+    with queries.read_only(filled_db.url) as conn:
+        maps = queries.newest_maps(conn)
+        newest = maps[maps["model_version"] == filled_db.champion].iloc[0]
+        return queries.map_points(conn, int(newest["map_id"]))
+
+
+def map_spec(at) -> dict:
+    return charts(at)[0]
+
+
+def song_traces(spec: dict) -> list[dict]:
+    """The traces of songs (one per owner group), without the star of a found song."""
+    return [t for t in spec["data"] if "customdata" in t and t.get("name") != "found"]
+
+
+# -- the map ----------------------------------------------------------------------------
+
+
+def test_map_shows_the_champions_complete_map(filled_db, app):
+    at = no_exception(app())
+    assert at.selectbox(key="map_version").value == filled_db.champion
+    assert metric(at, "Songs on the map") == f"{filled_db.champion_map_points:,}"
+    spec = map_spec(at)
+    assert all(t["type"] == "scattergl" for t in spec["data"])
+    assert sum(len(numbers(t["x"])) for t in song_traces(spec)) == filled_db.champion_map_points
+    # The newer, incomplete map (points at x >= 1000) is never shown.
+    assert filled_db.incomplete_map_ids
+    assert max(numbers(t["x"]).max() for t in spec["data"]) < 1000
+    # Hover: name, artists and one probability per person come from customdata + one template.
+    trace = song_traces(spec)[0]
+    assert len(trace["customdata"][0]) == 2 + len(filled_db.people)
+    assert all(p in trace["hovertemplate"] for p in filled_db.people)
+    assert "text" not in trace and "hovertext" not in trace
+    assert any(t["name"].startswith("shared") for t in spec["data"])
+    # Out-of-place songs: a dark outline (per-point width) on their own dot.
+    misplaced = int(champion_points(filled_db)["out_of_place"].sum())
+    outlined = sum(int((numbers(t["marker"]["line"]["width"]) > 0).sum())
+                   for t in song_traces(spec) if isinstance(t["marker"]["line"]["width"], dict))
+    assert outlined == misplaced > 0
+
+
+def test_map_lists_out_of_place_songs_most_confident_first(filled_db, app):
+    at = no_exception(app())
+    points = champion_points(filled_db)
+    expected = points[points["out_of_place"]]
+    table = at.dataframe[-1].value
+    assert len(table) == len(expected) > 0
+    assert list(table["confidence"]) == sorted(table["confidence"], reverse=True)
+    assert metric(at, "Out of place") == f"{len(expected):,}"
+
+
+def test_map_search_highlights_and_centres_the_song(filled_db, app):
+    known = filled_db.known_track
+    at = app()
+    at.text_input(key="map_search").input(known["name"].upper()).run()
+    no_exception(at)
+    assert at.selectbox(key="map_found").value == known["track_id"]
+    spec = map_spec(at)
+    star = next(t for t in spec["data"] if t["name"] == "found")
+    assert numbers(star["x"])[0] == pytest.approx(known["x"], rel=1e-5)
+    x_range, y_range = spec["layout"]["xaxis"]["range"], spec["layout"]["yaxis"]["range"]
+    assert sum(x_range) / 2 == pytest.approx(known["x"], rel=1e-5, abs=1e-6)
+    assert sum(y_range) / 2 == pytest.approx(known["y"], rel=1e-5, abs=1e-6)
+
+    # An artist search offers that artist's songs.
+    artist = known["artists"].split(", ")[0]
+    at.text_input(key="map_search").input(artist).run()
+    labels = at.selectbox(key="map_found").options  # as shown: "name — artists"
+    assert labels and all(artist.lower() in label.lower() for label in labels)
+
+
+def test_map_search_without_match_says_so(filled_db, app):
+    at = app()
+    at.text_input(key="map_search").input("no such song, surely").run()
+    no_exception(at)
+    assert "No song or artist on this map matches" in texts(at)
+    assert not any(t["name"] == "found" for t in map_spec(at)["data"])
+
+
+def test_map_filter_by_person(filled_db, app):
+    first, second = filled_db.people[:2]
+    points = champion_points(filled_db)
+    expected = int(points["owners"].map(lambda owners: first in owners).sum())
+    at = app()
+    at.multiselect(key="map_people").set_value([first]).run()
+    no_exception(at)
+    assert metric(at, "Shown") == f"{expected:,}"
+    assert metric(at, "Songs on the map") == f"{filled_db.champion_map_points:,}"
+    names = [t["name"] for t in song_traces(map_spec(at))]
+    assert any(n.startswith(first) for n in names) and not any(n.startswith(second) for n in names)
+    assert sum(len(numbers(t["x"])) for t in song_traces(map_spec(at))) == expected
+
+    # A song of the hidden person that the search finds is still drawn and starred.
+    hidden = points[points["owners"].map(lambda owners: owners == [second])].iloc[0]
+    at.text_input(key="map_search").input(hidden["name"]).run()
+    no_exception(at)
+    assert at.selectbox(key="map_found").value == hidden["track_id"]
+    assert any(t["name"] == "found" for t in map_spec(at)["data"])
+    assert metric(at, "Shown") == f"{expected:,}"
+
+
+def test_map_can_show_another_model_version(filled_db, app):
+    at = app()
+    at.selectbox(key="map_version").select(filled_db.other_version).run()
+    no_exception(at)
+    assert metric(at, "Songs on the map") == f"{filled_db.other_map_points:,}"
+    assert filled_db.other_map_points != filled_db.champion_map_points
+    assert sum(len(numbers(t["x"])) for t in song_traces(map_spec(at))) == filled_db.other_map_points
+
+
+# -- the other pages --------------------------------------------------------------------
+
+
+def test_model_page(filled_db, app):
+    at = no_exception(app("page_model.py"))
+    assert metric(at, "Champion") == f"version {filled_db.champion}"
+    versions = at.dataframe[0].value
+    assert sorted(versions["version"]) == sorted([filled_db.champion, filled_db.other_version])
+    assert set(versions["status"]) == {"champion", "retired"}
+    specs = charts(at)
+    f1_chart = next(s for s in specs if "F1 over versions" in s["layout"]["title"]["text"])
+    assert any(t["name"] == "promoted" for t in f1_chart["data"])
+    heatmap = next(t for s in specs for t in s["data"] if t["type"] == "heatmap")
+    assert heatmap["x"] == filled_db.people
+    assert any("ROC curve" in s["layout"]["title"]["text"] for s in specs)
+    comparison = at.dataframe[-1].value
+    assert {"logistic regression", "sklearn mlp"} <= set(comparison["model"])
+    assert "Is the neural network worth it?" in texts(at)
+
+    at.selectbox(key="model_version").select(filled_db.other_version).run()
+    no_exception(at)
+    assert f"neural network (version {filled_db.other_version})" in set(at.dataframe[-1].value["model"])
+
+
+def test_data_page(filled_db, app):
+    at = no_exception(app("page_data.py"))
+    people = at.dataframe[0].value
+    assert sorted(people["person"]) == sorted(filled_db.people)
+    assert people["removed"].sum() == 2
+    assert metric(at, "People") == "2"
+    coverage = charts(at)[0]
+    assert {t["name"] for t in coverage["data"]} >= {"spotify"}
+    runs = at.dataframe[-1].value
+    assert {"sync", "train", "embed"} <= set(runs["kind"])
+    assert "failed" in set(runs["status"])
+    assert at.json  # the full summary of the newest run
+
+
+def test_predict_page_with_a_known_song(filled_db, app):
+    known = filled_db.known_track
+    at = app("page_predict.py")
+    at.text_input(key="predict_ref").input(f"https://open.spotify.com/track/{known['track_id']}?si=abc").run()
+    no_exception(at)
+    winner = max(known["probabilities"], key=known["probabilities"].get)
+    assert f"**{winner}'s song**" in texts(at)
+    for person, chance in known["probabilities"].items():
+        assert metric(at, person) == f"{chance:.0%}"
+    assert known["name"] in texts(at)
+
+
+def test_predict_page_with_an_unknown_song(filled_db, app):
+    at = app("page_predict.py")
+    at.text_input(key="predict_ref").input(f"spotify:track:{filled_db.unknown_track_id}").run()
+    no_exception(at)
+    message = texts(at)
+    assert "Unknown song" in message and "sync" in message and "like it" in message
+    assert not at.metric
+
+
+def test_predict_page_with_a_known_song_that_is_not_on_the_map(filled_db, app):
+    with queries.read_only(filled_db.url) as conn, conn.cursor() as cur:
+        cur.execute(
+            """SELECT t.track_id FROM tracks t
+                WHERE NOT EXISTS (SELECT 1 FROM audio_features f WHERE f.track_id = t.track_id)
+                ORDER BY t.track_id LIMIT 1""")
+        track_id = cur.fetchone()[0]
+    at = app("page_predict.py")
+    at.text_input(key="predict_ref").input(track_id).run()
+    no_exception(at)
+    assert "not on the champion's map" in texts(at) and "no audio features" in texts(at)
+    assert not at.metric
+
+
+def test_predict_page_with_something_that_is_not_a_track(filled_db, app):
+    at = app("page_predict.py")
+    at.text_input(key="predict_ref").input("https://open.spotify.com/album/xyz").run()
+    no_exception(at)
+    assert "not a Spotify track" in texts(at)
+
+
+def test_discover_page(filled_db, app):
+    at = no_exception(app("page_discover.py"))
+    assert [tab.label for tab in at.tabs] == filled_db.people
+    tables = [df.value for df in at.dataframe]
+    assert sum(len(t) for t in tables) == filled_db.discoveries > 0
+    first = tables[0]
+    assert list(first["rank"]) == sorted(first["rank"])
+    assert all(link.startswith("https://open.spotify.com/track/") for t in tables for link in t["spotify"])
+
+
+# -- empty and broken databases ----------------------------------------------------------
+
+EMPTY_STATES = {
+    "page_map.py": "No map yet",
+    "page_model.py": "No model yet",
+    "page_data.py": "No data yet",
+    "page_predict.py": "No model yet",
+    "page_discover.py": "No model yet",
+}
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_explains_an_empty_database(empty_db, app, page):
+    at = no_exception(app(page))
+    assert not at.error
+    assert EMPTY_STATES[page] in texts(at)
+    assert "make demo" in texts(at)
+
+
+def test_discover_page_without_discoveries_says_how_to_get_them(filled_db, app):
+    import psycopg2
+
+    writer = psycopg2.connect(filled_db.url)
+    with writer, writer.cursor() as cur:
+        cur.execute("DELETE FROM discoveries")
+    writer.close()
+    at = no_exception(app("page_discover.py"))
+    assert "paths.catalog_csv" in texts(at) and "run the pipeline" in texts(at)
+
+
+def test_a_database_without_tables_says_to_migrate(settings, app):
+    at = no_exception(app())
+    assert "db migrate" in texts(at)
+    assert not at.error
+
+
+def test_an_unreachable_database_is_one_error_line(settings, app, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://nobody:secret@127.0.0.1:{free_port()}/nothing")
+    for page in (None, "page_model.py"):
+        at = no_exception(app(page))
+        assert len(at.error) == 1
+        message = at.error[0].value
+        assert "cannot connect to PostgreSQL at 127.0.0.1" in message
+        assert "\n" not in message and "secret" not in message
+        assert not at.get("plotly_chart")
+
+
+def test_the_dashboard_never_loads_tensorflow_or_training_code(filled_db):
+    # In a fresh interpreter: other tests of this session may have imported TensorFlow.
+    script = f"""
+import sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file({str(APP)!r}, default_timeout=60).run()
+for page in {PAGES[1:]!r}:
+    at.switch_page(page).run()
+    assert not at.exception, page
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "sklearn", "openTSNE"))
+print(",".join(heavy) or "none")
+"""
+    env = {**os.environ, "DATABASE_URL": filled_db.url, "TASKCODE_CONFIG": str(filled_db.config_path),
+           "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                            cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "none"
