@@ -10,15 +10,20 @@ help:
 	@echo "make test       run the whole test suite (real PostgreSQL, emulator over HTTP, Airflow, browser)"
 	@echo "make status     print the status of the embedded default"
 	@echo "make dashboard  serve the dashboard on http://127.0.0.1:8501 (embedded default database)"
+	@echo "make airflow    a local Airflow with the DAGs (UI on http://127.0.0.1:8080)"
 	@echo "make db-stop    stop the embedded local PostgreSQL"
 
 setup:
 	@scripts/bootstrap.sh
 	@scripts/ensure-postgres.sh
 
+# The nightly Airflow DAG once, end to end, on the embedded default; run it again for "the next night".
 demo: setup
-	$(PY) -m taskcode db migrate
-	$(PY) -m taskcode status --json
+	$(PY) scripts/demo.py
+
+# A local Airflow (standalone): UI on http://127.0.0.1:$${AIRFLOW_PORT:-8080}, metadata in the local PostgreSQL.
+airflow: setup
+	$(PY) scripts/airflow_local.py
 
 test: setup
 	@scripts/ensure-chromium.sh

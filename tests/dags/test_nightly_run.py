@@ -53,7 +53,7 @@ def current_status(settings):
 
 
 def test_first_night_then_a_quiet_night_then_a_forced_retrain(deployment):
-    settings, emulator, library = deployment["settings"], deployment["emulator"], deployment["library"]
+    settings, emulator = deployment["settings"], deployment["emulator"]
 
     state, tasks = run()
     assert state == "success", tasks

@@ -4,19 +4,18 @@
 steps so that the stand-in can be swapped for the real pipeline later
 without touching a test:
 
-1. `fill`: the sync's rows (`load_into_database`, then two likes removed by
-   a full sync), then train + embed + discover (today
-   `stand_in_pipeline.train_embed_discover`; later the real steps), then a
-   crashed embed that left an incomplete map (and a failed run) behind;
+1. `fill`: two nights of the real pipeline (sync's rows via
+   `load_into_database`, train, the F1 gate, embed, discover), two likes
+   removed by a full sync, then a crashed embed that left an incomplete map
+   (and a failed run) behind;
 2. `describe`: read back from the database, with the dashboard's own read-only
    queries, the facts the tests compare with (champion, map sizes, a song on
    the map, ...). Tests never look at what step 1 computed.
 
-What the tests need from step 1 (the real pipeline gives it too, if the
-versions are trained on different nights' data): a champion and one more
-version with a complete map of a different size; shared and out-of-place
-songs on the champion's map; some synced tracks without audio features;
-discoveries for the champion; two removed likes and a failed run.
+What the tests need from step 1: a champion and one more version with a
+complete map of a different size (night 1 knew fewer songs); shared and
+out-of-place songs on the champion's map; some synced tracks without audio
+features; discoveries for the champion; two removed likes and a failed run.
 
 Filling runs once per session into a template database; each test gets its
 own copy (`CREATE DATABASE ... TEMPLATE`), so a slow real pipeline would
@@ -34,10 +33,11 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from taskcode import db, queries
-from taskcode.library import generate, load_into_database
+from taskcode import db, embed, predict, queries, registry, train
+from taskcode.config import load_settings
+from taskcode.library import Library, generate, load_into_database
 from tests.conftest import _admin
-from tests.dashboard import stand_in_pipeline
+from tests.dashboard import rare_nights
 
 APP = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
 UNKNOWN_TRACK_ID = "0000000000000000000000"  # a valid id that no library contains
@@ -94,18 +94,49 @@ def describe(url: str, config_path: Path) -> FilledDatabase:
     )
 
 
-def fill(conn) -> None:
-    """A migrated, empty database -> as the nightly pipeline leaves it (2 people x 300 likes, seed 7)."""
-    library = generate(people=2, tracks=300, seed=7)
-    load_into_database(conn, library)                               # the first sync
-    stand_in_pipeline.sync_full_removes_two_likes(conn, library)    # a later `sync --full`
-    stand_in_pipeline.train_embed_discover(conn)                    # swap for the real steps
+NIGHT_ONE_MODEL = """
+model:
+  hidden_layers: [4]
+  epochs: 5
+  patience: 2
+"""
+NIGHT_TWO_MODEL = """
+model:
+  hidden_layers: [16, 8]
+  epochs: 30
+  patience: 3
+"""
+
+
+def fill(conn, url: str, folder: Path) -> None:
+    """A migrated, empty database -> as two nights of the pipeline leave it (2 people x 300 likes, seed 7)."""
+    library = generate(people=2, tracks=300, seed=7, catalog_extra=200)
+    catalog = folder / "catalog.csv"
+    library.write_catalog(catalog)
+    common = f"map:\n  n_iter: 250\npaths:\n  catalog_csv: {catalog}\n"
+
+    def night(config: str, likes: Library) -> None:
+        path = folder / "config.yml"
+        path.write_text(config + common)
+        settings = load_settings(path, env={"DATABASE_URL": url})
+        load_into_database(conn, likes)
+        version = train.train(settings, conn).version
+        assert registry.evaluate_and_promote(settings, conn, version).promoted
+        embed.embed(settings, conn)
+        predict.store_discoveries(settings, conn, top=10)
+
+    newest = {p.name: {like.track_id for like in library.likes_of(p.name)[:30]} for p in library.people}
+    first_night = Library(library.seed, library.people, library.tracks,
+                          [like for like in library.likes if like.track_id not in newest[like.person]])
+    night(NIGHT_ONE_MODEL, first_night)   # a small first model, before each person's 30 newest likes
+    night(NIGHT_TWO_MODEL, library)       # everything synced, a better model: the champion
+    rare_nights.sync_full_removes_two_likes(conn, library)
     champion = queries.champion(conn)["version"]
-    stand_in_pipeline.simulate_crashed_embed(conn, champion)        # must never be shown
+    rare_nights.simulate_crashed_embed(conn, champion)  # must never be shown
 
 
 @pytest.fixture(scope="session")
-def filled_template(pg_cluster):
+def filled_template(pg_cluster, tmp_path_factory):
     """One filled database per session; each test gets a copy (CREATE DATABASE ... TEMPLATE)."""
     name = f"dashboard_template_{os.getpid()}"
     admin_url = pg_cluster["url"]
@@ -114,7 +145,7 @@ def filled_template(pg_cluster):
     conn = psycopg2.connect(url)
     try:
         db.migrate(conn)
-        fill(conn)
+        fill(conn, url, tmp_path_factory.mktemp("dashboard-fill"))
     finally:
         conn.close()  # a template must have no open connections while it is copied
     yield name, describe(url, Path("unset"))

@@ -1,7 +1,6 @@
 """Migrations, the embedded cluster and the CLI against a real PostgreSQL."""
 
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path

@@ -43,7 +43,7 @@ def calls(emulator, endpoint, status=None):
 
 
 def test_first_sync_equals_the_library(synced, sample_library):
-    conn, emulator = synced["conn"], synced["emulator"]
+    conn = synced["conn"]
     for person in sample_library.people:
         stored = likes_in_db(conn, person.name)
         expected = library_likes(sample_library, person.name)
