@@ -1,21 +1,27 @@
 # The project on the official Airflow 3 image: the same image runs the Airflow
-# services, the CLI (`python -m taskcode`) and the dashboard. No secret is baked
-# in: credentials come from the environment (.env) at run time.
+# services, the CLI (`python -m taskcode`) and the dashboard. It holds no
+# secret: credentials come from the environment (.env) at run time.
 FROM apache/airflow:3.3.2-python3.11
 
 USER root
-RUN apt-get update \
- && apt-get install -y --no-install-recommends postgresql-client \
- && rm -rf /var/lib/apt/lists/*
+RUN mkdir -p /opt/taste/data && chown -R airflow:0 /opt/taste
+# From here on the image's unprivileged `airflow` user (uid 50000), never root.
 USER airflow
-
 WORKDIR /opt/taste
+
 COPY --chown=airflow:0 requirements.txt pyproject.toml README.md ./
 RUN pip install --no-cache-dir -r requirements.txt
-COPY --chown=airflow:0 . .
+COPY --chown=airflow:0 taskcode ./taskcode
+COPY --chown=airflow:0 sql ./sql
+COPY --chown=airflow:0 config ./config
+COPY --chown=airflow:0 dags ./dags
+COPY --chown=airflow:0 plugins ./plugins
+COPY --chown=airflow:0 dashboards ./dashboards
+# Editable, so that taskcode finds sql/ and config/ beside it.
 RUN pip install --no-cache-dir --no-deps -e .
 
 ENV TASKCODE_CONFIG=/opt/taste/config/config.yml \
+    TASKCODE_DATA_DIR=/opt/taste/data \
     AIRFLOW__CORE__DAGS_FOLDER=/opt/taste/dags \
     AIRFLOW__CORE__PLUGINS_FOLDER=/opt/taste/plugins \
     AIRFLOW__CORE__LOAD_EXAMPLES=False
