@@ -1,14 +1,19 @@
 """Writes of the pipeline's data: people, tracks, likes, features, runs.
 
-Every write is an upsert keyed by the primary key, sent in batches
-(`execute_values`), so that a re-run can only update rows, never add them
-twice, and 100k likes cost a few round trips instead of 100k. The caller
-owns the transaction: a person's likes and their watermark go in one.
+Every write is an upsert keyed by the primary key, so that a re-run can only
+update rows, never add them twice. Tracks and likes, the big writes of a
+first sync, go through COPY into a temporary staging table and then one
+`INSERT … SELECT … ON CONFLICT` each: 100k likes cost a handful of round
+trips and no SQL text per row (`bench/storage.py` measures it against one
+INSERT per row). The smaller writes are batched with `execute_values`. The
+caller owns the transaction: a person's likes and their watermark go in one.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -86,17 +91,21 @@ def upsert_tracks(cur, rows: Iterable[TrackRow]) -> None:
     """Insert new tracks; fill in fields a later answer knows (never blank them)."""
     unique = {row.track_id: row for row in rows}
     values = [
-        (r.track_id, r.name, list(r.artists), list(r.artist_ids), r.album_id, r.album_name,
+        (r.track_id, r.name, _array(r.artists), _array(r.artist_ids), r.album_id, r.album_name,
          r.release_date, r.release_year, r.duration_ms, r.explicit)
         for r in unique.values()
     ]
     if not values:
         return
-    execute_values(
-        cur,
+    _stage(cur, "tracks_incoming", """track_id text, name text, artists text[], artist_ids text[],
+           album_id text, album_name text, release_date text, release_year integer,
+           duration_ms integer, explicit boolean""", values)
+    cur.execute(
         """INSERT INTO tracks (track_id, name, artists, artist_ids, album_id, album_name,
                                release_date, release_year, duration_ms, explicit)
-           VALUES %s
+           SELECT track_id, name, artists, artist_ids, album_id, album_name,
+                  release_date, release_year, duration_ms, explicit
+             FROM tracks_incoming ORDER BY track_id
            ON CONFLICT (track_id) DO UPDATE SET
                name = COALESCE(EXCLUDED.name, tracks.name),
                artists = CASE WHEN cardinality(EXCLUDED.artists) > 0 THEN EXCLUDED.artists ELSE tracks.artists END,
@@ -113,10 +122,7 @@ def upsert_tracks(cur, rows: Iterable[TrackRow]) -> None:
                  (COALESCE(EXCLUDED.name, tracks.name), COALESCE(EXCLUDED.album_id, tracks.album_id),
                   COALESCE(EXCLUDED.duration_ms, tracks.duration_ms),
                   COALESCE(EXCLUDED.explicit, tracks.explicit),
-                  CASE WHEN cardinality(EXCLUDED.artists) > 0 THEN EXCLUDED.artists ELSE tracks.artists END)""",
-        values,
-        template="(%s, %s, %s::text[], %s::text[], %s, %s, %s, %s, %s, %s)",
-        page_size=BATCH,
+                  CASE WHEN cardinality(EXCLUDED.artists) > 0 THEN EXCLUDED.artists ELSE tracks.artists END)"""
     )
 
 
@@ -125,18 +131,40 @@ def upsert_likes(cur, person_id: int, saved: Iterable[SavedTrack]) -> int:
     unique = {s.track.track_id: s.added_at for s in saved}
     if not unique:
         return 0
-    changed = execute_values(
-        cur,
-        """INSERT INTO likes (person_id, track_id, added_at) VALUES %s
+    _stage(cur, "likes_incoming", "track_id text, added_at timestamptz",
+           [(track_id, added_at.isoformat()) for track_id, added_at in unique.items()])
+    cur.execute(
+        """INSERT INTO likes (person_id, track_id, added_at)
+           SELECT %s, track_id, added_at FROM likes_incoming ORDER BY track_id
            ON CONFLICT (person_id, track_id) DO UPDATE
               SET added_at = EXCLUDED.added_at, removed_at = NULL
-            WHERE likes.removed_at IS NOT NULL OR likes.added_at <> EXCLUDED.added_at
-           RETURNING 1""",
-        [(person_id, track_id, added_at) for track_id, added_at in unique.items()],
-        page_size=BATCH,
-        fetch=True,
+            WHERE likes.removed_at IS NOT NULL OR likes.added_at <> EXCLUDED.added_at""",
+        (person_id,),
     )
-    return len(changed)
+    return cur.rowcount  # rows inserted or updated; unchanged likes are not counted
+
+
+def _stage(cur, table: str, columns: str, rows: list[tuple]) -> None:
+    """Rows into an empty temporary staging table, with COPY (one round trip, no SQL per row).
+
+    The table lives as long as the connection and empties itself at every
+    commit (and with a rollback); TRUNCATE empties it for a second use in the
+    same transaction. Rows go as CSV: None becomes NULL (so would an empty
+    string, which the rows here never hold: `items` turns "" into None).
+    """
+    cur.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {table} ({columns}) ON COMMIT DELETE ROWS")
+    cur.execute(f"TRUNCATE {table}")
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    buffer.seek(0)
+    cur.copy_expert(f"COPY {table} FROM STDIN WITH (FORMAT csv)", buffer)
+
+
+def _array(values: Sequence[str | None]) -> str:
+    """A PostgreSQL text[] literal: every element quoted, so commas, braces and quotes stay text."""
+    return "{" + ",".join(
+        "NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values
+    ) + "}"
 
 
 def known_like_ids(cur, person_id: int, track_ids: Sequence[str]) -> set[str]:

@@ -71,3 +71,16 @@ def test_load_into_database_matches_the_library(conn, settings):
     assert report["users"]["alice"]["likes"] == 100 and report["users"]["bob"]["likes"] == 100
     assert report["tracks"] == len(library.tracks)
     assert report["tracks_with_features"] == sum(1 for t in library.tracks.values() if t["known_by"])
+
+
+def test_odd_text_survives_the_staging_copy(conn):
+    odd = ('Ærøskøbing, "Ñandú" {Çelik}', "back\\slash", "tab\tand\nnewline", "東京", "")
+    row = TrackRow(T1, 'name, with "quotes"\n', odd, ("X" * 22,) * len(odd), album_name="NULL",
+                   release_date="2020", release_year=2020, duration_ms=1, explicit=False)
+    with db.transaction(conn) as cur:
+        store.upsert_tracks(cur, [row])
+        store.upsert_tracks(cur, [row, TrackRow(T2)])  # twice in one transaction: the staging table is emptied
+        cur.execute("SELECT name, artists, album_name, explicit FROM tracks WHERE track_id = %s", (T1,))
+        assert cur.fetchone() == ('name, with "quotes"\n', list(odd), "NULL", False)
+        cur.execute("SELECT count(*) FROM tracks")
+        assert cur.fetchone()[0] == 2
