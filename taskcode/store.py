@@ -91,7 +91,7 @@ def upsert_tracks(cur, rows: Iterable[TrackRow]) -> None:
     """Insert new tracks; fill in fields a later answer knows (never blank them)."""
     unique = {row.track_id: row for row in rows}
     values = [
-        (r.track_id, r.name, _array(r.artists), _array(r.artist_ids), r.album_id, r.album_name,
+        (r.track_id, r.name, text_array(r.artists), text_array(r.artist_ids), r.album_id, r.album_name,
          r.release_date, r.release_year, r.duration_ms, r.explicit)
         for r in unique.values()
     ]
@@ -160,7 +160,7 @@ def _stage(cur, table: str, columns: str, rows: list[tuple]) -> None:
     cur.copy_expert(f"COPY {table} FROM STDIN WITH (FORMAT csv)", buffer)
 
 
-def _array(values: Sequence[str | None]) -> str:
+def text_array(values: Sequence[str | None]) -> str:
     """A PostgreSQL text[] literal: every element quoted, so commas, braces and quotes stay text."""
     return "{" + ",".join(
         "NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values
