@@ -197,9 +197,11 @@ def fingerprint(labelled: pd.DataFrame, columns: dict[str, str], config: dict) -
     digest = hashlib.sha256()
     digest.update(json.dumps(config, sort_keys=True).encode("utf-8"))
     used = sorted(columns)
-    for track_id, row in labelled.sort_index().iterrows():
-        values = [None if _missing(row[c]) else float(row[c]) for c in used]
-        digest.update(json.dumps([track_id, row["person"], values]).encode("utf-8"))
+    rows = labelled.sort_index()
+    # Column by column, not iterrows (5 s for 80k songs); the bytes hashed are the same.
+    values = [[None if _missing(v) else float(v) for v in rows[c].tolist()] for c in used]
+    for track_id, person, *row in zip(rows.index, rows["person"], *values):
+        digest.update(json.dumps([track_id, person, row]).encode("utf-8"))
     return digest.hexdigest()
 
 

@@ -36,7 +36,7 @@ model:
 """
 METRIC_KEYS = {
     "f1", "f1_per_person", "precision", "recall", "roc_auc", "roc_curve", "confusion",
-    "accuracy", "majority_f1", "counts", "epochs", "training_seconds",
+    "accuracy", "majority_f1", "counts", "epochs", "batch_size", "training_seconds",
 }
 
 

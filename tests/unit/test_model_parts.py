@@ -130,3 +130,13 @@ def test_catalog_without_needed_columns_is_one_line(tmp_path):
     assert "lacks the column(s) duration_ms, explicit, danceability" in message and "\n" not in message
     with pytest.raises(DataError, match="does not exist"):
         catalog.read_catalog(tmp_path / "nowhere.csv")
+
+
+def test_big_data_sets_train_with_bigger_batches():
+    from taskcode.train import batch_size_for
+
+    assert batch_size_for(64, 1_300) == 64        # a home: the configured size
+    assert batch_size_for(64, 12_000) == 64       # 190 steps an epoch with 64 already
+    assert batch_size_for(64, 51_000) == 256      # a class of 20 x 5,000: about 200 steps an epoch
+    assert batch_size_for(512, 51_000) == 512     # a bigger configured size wins
+    assert batch_size_for(64, 0) == 64
