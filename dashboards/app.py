@@ -21,6 +21,6 @@ page = st.navigation([
 ])
 
 if st.sidebar.button("Reload data", help=f"Data is kept for {common.CACHE_SECONDS} s; this fetches it now."):
-    st.cache_data.clear()
+    common.clear_cache()
 
 common.run(page)

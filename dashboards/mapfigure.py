@@ -4,14 +4,19 @@ What makes it lean (the browser receives every byte of the figure):
 - x and y go as float32 arrays, which Plotly sends as packed binary
   ("bdata", 4 bytes a number) instead of decimal text.
 - The hover text is *not* one preformatted string per point. Each point
-  carries only `customdata` = [name, artists, probability % per person]
-  (whole percents, so "87" instead of "0.8731..."); one `hovertemplate` per
-  trace turns that into text in the browser.
-- Owners cost nothing per point: songs are grouped into one trace per set of
-  owners (alice; bob; alice and bob), and the owners are written once in
-  that trace's template.
-- Out-of-place songs are marked by a 1-byte size and a 1-byte outline width
-  per point, not by a second trace of rings (big sprites are slow to draw).
+  carries its name (`text`), its artists (`hovertext`) and each person's
+  probability in whole percent as a uint8 array (`customdata`, packed binary
+  like x and y); one `hovertemplate` per trace turns that into text in the
+  browser. (A list [name, artists, 87, 13] per point, as before, made the
+  browser build 100k little arrays and Streamlit re-encode 60 % more JSON:
+  about 2.5 s more before the map of 100k songs was drawn.)
+- Few traces: one per person for the songs only they like (the owner is
+  written once, in the trace's template), one for all shared songs (their
+  owners go into the hover text, a tenth of the songs), one for songs nobody
+  likes any more. One trace per set of owners made hundreds for a class.
+- Out-of-place songs (bigger, a darker shade of the owner's colour) sit in a
+  trace of their own beside their group's, so no size is sent per song; no
+  outline, which software WebGL draws slowly for 100k dots.
 
 Kept free of Streamlit so that tests and the benchmark can build it directly.
 """
@@ -24,8 +29,8 @@ import plotly.graph_objects as go
 
 SHARED_COLOUR = "#9e9e9e"
 NOBODY_COLOUR = "#d9d9d9"
-OUT_OF_PLACE_COLOUR = "#222222"
 FOUND_COLOUR = "#ffd700"
+OUT_OF_PLACE_SHADE = 0.45  # out-of-place songs: the owner's colour, this much darker
 MAX_TEXT = 60  # characters of a name or artist list shown on hover
 
 
@@ -37,20 +42,25 @@ def _short(texts: pd.Series) -> np.ndarray:
     return texts.to_numpy(dtype=object)
 
 
-def _customdata(points: pd.DataFrame, people: list[str]) -> np.ndarray:
-    """One row per point: name, artists, then each person's probability in whole percent."""
-    percents = np.rint(np.array(points["probabilities"].tolist(), dtype=float).reshape(len(points), -1) * 100)
-    columns = [_short(points["name"]), _short(points["artists"])]
-    columns += [percents[:, i].astype(int).astype(object) for i in range(len(people))]
-    return np.column_stack(columns) if len(points) else np.empty((0, 2 + len(people)), dtype=object)
+def _percents(points: pd.DataFrame, people: list[str]) -> np.ndarray:
+    """One row per point: each person's probability in whole percent (0-100 fits a byte)."""
+    if not len(points):
+        return np.empty((0, len(people)), dtype=np.uint8)
+    probabilities = np.array(points["probabilities"].tolist(), dtype=float).reshape(len(points), -1)
+    return np.clip(np.rint(probabilities * 100), 0, 100).astype(np.uint8)
 
 
-def _hovertemplate(people: list[str], owners_text: str) -> str:
-    chances = " · ".join(f"{person} %{{customdata[{2 + i}]}}%" for i, person in enumerate(people))
-    return (
-        "<b>%{customdata[0]}</b><br>%{customdata[1]}<br>"
-        f"liked by: {owners_text}<br>model: {chances}<extra></extra>"
-    )
+def _hovertemplate(people: list[str], owners_text: str | None) -> str:
+    """Name, artists, owners (from `hovertext` when None: shared songs), each person's chance."""
+    chances = " · ".join(f"{person} %{{customdata[{i}]}}%" for i, person in enumerate(people))
+    liked_by = f"<br>liked by: {owners_text}" if owners_text is not None else ""
+    return f"<b>%{{text}}</b><br>%{{hovertext}}{liked_by}<br>model: {chances}<extra></extra>"
+
+
+def darker(colour: str, shade: float = OUT_OF_PLACE_SHADE) -> str:
+    """"#1f77b4" mixed with black: the colour of a person's out-of-place songs."""
+    red, green, blue = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return "#" + "".join(f"{round(c * (1 - shade)):02x}" for c in (red, green, blue))
 
 
 def owner_group(owners) -> tuple[str, ...]:
@@ -69,51 +79,48 @@ def build(points: pd.DataFrame, people: list[str], colours: dict[str, str], *,
     number) find its songs.
     """
     frame = points.reset_index(drop=True)
-    groups = frame["owners"].map(owner_group)
-    customdata = _customdata(frame, people)
+    owners = frame["owners"].map(owner_group)
+    owner_count = owners.map(len).to_numpy()
+    names, artists, percents = _short(frame["name"]), _short(frame["artists"]), _percents(frame, people)
     x = frame["x"].to_numpy(dtype=np.float32)
     y = frame["y"].to_numpy(dtype=np.float32)
+    misplaced = frame["out_of_place"].to_numpy(dtype=bool)
     traces, rows = [], []
 
-    def add(trace, positions):
-        traces.append(trace)
-        rows.append(np.asarray(positions, dtype=int))
-
-    # Out-of-place songs get a bigger dot with a dark outline. Per-point size and
-    # outline width go as uint8 arrays (1 byte a song); a separate trace of rings
-    # drawn over the dots would cost far more to draw (each ring is a big sprite).
-    misplaced = frame["out_of_place"].to_numpy(dtype=bool)
-    sizes = np.where(misplaced, 8, 6).astype(np.uint8)
-    outlines = np.where(misplaced, 2, 0).astype(np.uint8)
-
-    # Each person's own songs first (in the model's order), then shared ones, then nobody's.
+    # Each person's own songs (in the model's order, then people who joined after
+    # it), then every shared song in one trace (its owners go into its hover
+    # text), then the songs nobody likes any more: a handful of traces even for
+    # a class of 20, where one trace per group of owners made hundreds.
     rank = {person: i for i, person in enumerate(people)}
-    order = sorted(groups.unique(), key=lambda g: (len(g) != 1, len(g) == 0, [rank.get(p, len(rank)) for p in g], g))
-    shared_total = int((groups.map(len) > 1).sum())
-    shared_shown = False
-    for group in order:
-        positions = np.flatnonzero((groups == group).to_numpy())
-        shared = len(group) > 1
-        if len(group) == 1:
-            name, colour, count = group[0], colours.get(group[0], SHARED_COLOUR), len(positions)
-        elif shared:
-            name, colour, count = "shared", SHARED_COLOUR, shared_total
-        else:
-            name, colour, count = "no current owner", NOBODY_COLOUR, len(positions)
-        any_misplaced = bool(misplaced[positions].any())
-        add(go.Scattergl(
-            x=x[positions], y=y[positions], customdata=customdata[positions],
-            mode="markers", name=f"{name} ({count:,})",
-            legendgroup=name, showlegend=not (shared and shared_shown),
-            marker=dict(
-                size=sizes[positions] if any_misplaced else 6,
-                color=colour,
-                opacity=0.8,
-                line=dict(width=outlines[positions] if any_misplaced else 0, color=OUT_OF_PLACE_COLOUR),
-            ),
-            hovertemplate=_hovertemplate(people, ", ".join(group) or "nobody"),
-        ), positions)
-        shared_shown = shared_shown or shared
+    singles = sorted({group[0] for group in owners[owner_count == 1]}, key=lambda p: (rank.get(p, len(rank)), p))
+    first_owner = owners.str[0].to_numpy()
+    groups = [(person, colours.get(person, SHARED_COLOUR), np.flatnonzero((owner_count == 1) & (first_owner == person)),
+               person) for person in singles]
+    groups.append(("shared", SHARED_COLOUR, np.flatnonzero(owner_count > 1), None))
+    groups.append(("no current owner", NOBODY_COLOUR, np.flatnonzero(owner_count == 0), "nobody"))
+
+    for name, colour, positions, owners_text in groups:
+        if len(positions) == 0:
+            continue
+        hovertext = artists[positions]
+        if owners_text is None:  # shared: who likes each song, beside its artists
+            hovertext = hovertext + "<br>liked by: " + np.array([", ".join(o) for o in owners[positions]], dtype=object)
+        # Out-of-place songs: bigger and darker, in a trace of their own (legend-linked),
+        # so nothing is sent per song. Not outlined: with software WebGL the outlines
+        # of 100k dots cost more than half a second to draw.
+        for out in (False, True):
+            chosen = misplaced[positions] == out
+            if not chosen.any():
+                continue
+            at = positions[chosen]
+            traces.append(go.Scattergl(
+                x=x[at], y=y[at], text=names[at], hovertext=hovertext[chosen], customdata=percents[at],
+                mode="markers", name=f"{name} ({len(positions):,})", legendgroup=name,
+                showlegend=not out or not (~misplaced[positions]).any(),
+                marker=dict(size=8, color=darker(colour), opacity=0.9) if out else dict(size=6, color=colour, opacity=0.8),
+                hovertemplate=_hovertemplate(people, owners_text),
+            ))
+            rows.append(at)
 
     layout = dict(
         height=height, margin=dict(l=10, r=10, t=30, b=10), hovermode="closest",
@@ -126,11 +133,13 @@ def build(points: pd.DataFrame, people: list[str], colours: dict[str, str], *,
     )
     hit = np.flatnonzero((frame["track_id"] == found).to_numpy()) if found else []
     if len(hit):
-        add(go.Scattergl(
-            x=x[hit], y=y[hit], customdata=customdata[hit], mode="markers", name="found",
+        traces.append(go.Scattergl(
+            x=x[hit], y=y[hit], text=names[hit], hovertext=artists[hit], customdata=percents[hit],
+            mode="markers", name="found",
             marker=dict(symbol="star", size=22, color=FOUND_COLOUR, line=dict(width=1.5, color="black")),
-            hovertemplate=_hovertemplate(people, ", ".join(groups[hit[0]]) or "nobody"),
-        ), hit)
+            hovertemplate=_hovertemplate(people, ", ".join(owners[hit[0]]) or "nobody"),
+        ))
+        rows.append(hit)
         # Centre the view on it, showing about a sixth of the map around it.
         span = max(float(np.ptp(x)), float(np.ptp(y)), 1e-6) / 12
         cx, cy = float(x[hit[0]]), float(y[hit[0]])

@@ -32,7 +32,7 @@ version = left.selectbox("Model version", versions, index=default, format_func=d
                          key="map_version")
 chosen = newest.loc[version]
 people = list(chosen["people"])
-points = common.ask("map_points", int(chosen["map_id"]))
+points = common.ask_shared("map_points", int(chosen["map_id"]))  # shared: never changed here
 if points.empty:
     st.info("This map has no songs (the nightly run may have just replaced it): press “Reload data”.")
     st.stop()
@@ -41,13 +41,6 @@ shown_people = middle.multiselect("Liked by", people, default=people, key="map_p
                                   help="Show the songs of these people (shared songs included).")
 search = right.text_input("Find a song or artist", key="map_search",
                           placeholder="part of a title or an artist's name")
-
-# Filter by person: a song stays when one of its owners is chosen
-# (songs nobody likes any more stay only while everyone is chosen).
-chosen_set = set(shown_people)
-keep = points["owners"].map(lambda owners: bool(chosen_set.intersection(owners))
-                            or (not owners and chosen_set == set(people)))
-shown = points[keep]
 
 # Search: case-insensitive, in titles and artists, as plain text (no regex).
 found = None
@@ -63,25 +56,47 @@ if search.strip():
         labels = dict(zip(hits["track_id"], hits["name"].fillna("(no name)") + " — " + hits["artists"].fillna("")))
         found = right.selectbox(label, hits["track_id"].tolist(), format_func=labels.get, key="map_found")
 
+
+@st.cache_resource(ttl=common.CACHE_SECONDS, max_entries=8, show_spinner=False)
+def drawn(url: str, map_id: int, people: tuple, shown_people: tuple, found: str | None) -> dict:
+    """One view of a map: the songs drawn, the figure and its trace rows, and the counts.
+
+    Built once a minute for everyone who looks at the same view (a third of a
+    second for 100k songs), and shared like the points: never change it.
+    `url` only keys the cache, so that two databases never mix.
+    """
+    points = common.ask_shared("map_points", map_id)
+    # Filter by person: a song stays when one of its owners is chosen
+    # (songs nobody likes any more stay only while everyone is chosen).
+    chosen_set = set(shown_people)
+    keep = points["owners"].map(lambda owners: bool(chosen_set.intersection(owners))
+                                or (not owners and chosen_set == set(people)))
+    shown = points[keep]
+    # Colours for the model's people, then for anyone who joined after it was trained.
+    newcomers = sorted(set(points["owners"].explode().dropna()) - set(people))
+    colours = common.person_colours(list(people) + newcomers)
+    # A song found by the search is drawn even when the person filter hides its owners.
+    on_map = shown
+    if found is not None and found not in set(shown["track_id"]):
+        on_map = pd.concat([shown, points[points["track_id"] == found]])
+    figure, trace_rows = mapfigure.build(on_map, list(people), colours, found=found)
+    return {"on_map": on_map, "figure": figure, "trace_rows": trace_rows, "shown": len(shown),
+            "out_of_place": int(points["out_of_place"].sum()),
+            "shared": int((points["owners"].map(len) > 1).sum())}
+
+
+view = drawn(common.database_url(), int(chosen["map_id"]), tuple(people), tuple(shown_people), found)
+on_map, figure, trace_rows = view["on_map"], view["figure"], view["trace_rows"]
 total, visible, misplaced, shared = st.columns(4)
 total.metric("Songs on the map", f"{len(points):,}")
-visible.metric("Shown", f"{len(shown):,}")
-misplaced.metric("Out of place", f"{int(points['out_of_place'].sum()):,}")
-shared.metric("Shared", f"{int((points['owners'].map(len) > 1).sum()):,}")
-
-# Colours for the model's people, then for anyone who joined after it was trained.
-newcomers = sorted(set(points["owners"].explode().dropna()) - set(people))
-colours = common.person_colours(people + newcomers)
-# A song found by the search is drawn even when the person filter hides its owners.
-on_map = shown
-if found is not None and found not in set(shown["track_id"]):
-    on_map = pd.concat([shown, points[points["track_id"] == found]])
-figure, trace_rows = mapfigure.build(on_map, people, colours, found=found)
+visible.metric("Shown", f"{view['shown']:,}")
+misplaced.metric("Out of place", f"{view['out_of_place']:,}")
+shared.metric("Shared", f"{view['shared']:,}")
 st.caption(
     f"Map {chosen['map_id']} of model version {version} ({chosen['status']}), "
     f"made {chosen['updated_at']:%Y-%m-%d %H:%M}. Each dot is a song; songs the model "
     "finds alike lie close together. Colour: who likes it (grey: shared by several people). "
-    "Bigger with a dark outline: out of place, the model gives it to someone who does not like it. "
+    "Bigger and darker: out of place, the model gives it to someone who does not like it. "
     "Click or lasso songs to list them below."
 )
 selection = st.plotly_chart(

@@ -128,6 +128,15 @@ def test_the_map_is_drawn_in_chromium_with_the_song_count(filled_db, tmp_path):
                     " t = gd._fullData[0], box = gd.getBoundingClientRect();"
                     " return [box.left + l._size.l + l.xaxis.l2p(t.x[0]), box.top + l._size.t + l.yaxis.l2p(t.y[0])]; }"
                 )
+                # Hovering it shows its name, its artists and the model's guess.
+                page.mouse.move(x, y)
+                hover_label = page.locator(".hoverlayer .hovertext").first
+                hover_label.wait_for(timeout=60_000)
+                hover = hover_label.text_content()
+                first_song = page.evaluate(
+                    "() => { const t = document.querySelector('.js-plotly-plot')._fullData[0];"
+                    " return [t.text[0], t.hovertext[0]]; }"
+                )
                 page.mouse.click(x, y)
                 picked = page.get_by_text("Picked in the map (1)")
                 picked.wait_for(timeout=60_000)
@@ -138,6 +147,8 @@ def test_the_map_is_drawn_in_chromium_with_the_song_count(filled_db, tmp_path):
 
     assert count.strip() == f"{filled_db.champion_map_points:,}"
     assert drawn == filled_db.champion_map_points
+    name, artists = first_song
+    assert name in hover and artists.split("<br>")[0] in hover and "model:" in hover, hover
     for person in filled_db.people:  # dots of every person's colour are on the canvas
         colour = next(c for name, c in colours.items() if name.startswith(f"{person} ("))
         assert coloured_pixels(picture, colour) > 50, person

@@ -34,20 +34,29 @@ def points(owners: list[list[str]]) -> pd.DataFrame:
     })
 
 
-def test_one_trace_per_owner_group_and_rows_that_find_every_song():
+def test_a_trace_per_person_one_for_shared_songs_and_rows_that_find_every_song():
     owners = [["alice"], ["bob"], ["carol"], ["alice", "bob"], ["bob", "carol"], [], ["dave"]] * 5
     frame = points(owners)
     figure, rows = mapfigure.build(frame, PEOPLE, COLOURS)
-    names = [trace.name for trace in figure.data]
-    assert names == ["alice (5)", "bob (5)", "carol (5)", "dave (5)", "shared (10)", "shared (10)",
-                     "no current owner (5)"]
-    assert [trace.showlegend for trace in figure.data].count(True) == 6  # "shared" once in the legend
-    assert figure.data[3].marker.color == COLOURS["dave"]  # joined after the model: own colour
+    legend = [trace.name for trace in figure.data if trace.showlegend is not False]
+    assert legend == ["alice (5)", "bob (5)", "carol (5)", "dave (5)", "shared (10)", "no current owner (5)"]
+    # Out-of-place songs sit in a trace of their own, linked to their group's legend entry.
+    assert all(trace.legendgroup == trace.name.rsplit(" (", 1)[0] for trace in figure.data)
+    assert figure.data[[t.name for t in figure.data].index("dave (5)")].marker.color in (
+        COLOURS["dave"], mapfigure.darker(COLOURS["dave"]))  # joined after the model: own colour
     assert sorted(np.concatenate(rows).tolist()) == list(range(len(frame)))
     for trace, positions in zip(figure.data, rows):
-        assert trace.customdata[0][0] == frame.loc[positions[0], "name"]
-        assert "liked by: " + (", ".join(sorted(frame.loc[positions[0], "owners"])) or "nobody") \
-            in trace.hovertemplate
+        assert list(trace.text) == frame.loc[positions, "name"].tolist()
+        assert list(trace.customdata[:, 0]) == [round(p[0] * 100) for p in frame.loc[positions, "probabilities"]]
+        misplaced = frame.loc[positions, "out_of_place"]
+        assert misplaced.nunique() == 1  # a trace holds in-place or out-of-place songs, never both
+        assert trace.marker.size == (8 if misplaced.iloc[0] else 6)
+        first_owners = ", ".join(sorted(frame.loc[positions[0], "owners"])) or "nobody"
+        if trace.name.startswith("shared"):  # several owners: per song, in the hover text
+            assert [h.split("<br>liked by: ")[1] for h in trace.hovertext] == [
+                ", ".join(sorted(o)) for o in frame.loc[positions, "owners"]]
+        else:
+            assert "liked by: " + first_owners in trace.hovertemplate
 
 
 def test_a_found_song_gets_a_star_and_the_view_centres_on_it():
@@ -66,7 +75,8 @@ def test_the_payload_stays_lean():
     spec = json.loads(pio.to_json(figure, validate=False))
     for trace in spec["data"]:
         assert set(trace["x"]) == {"dtype", "bdata"} and trace["x"]["dtype"] == "f4"  # packed float32
-        assert "text" not in trace and "hovertext" not in trace
-        assert all(isinstance(p, int) for p in trace["customdata"][0][2:])  # whole percents
+        assert trace["customdata"]["dtype"] == "u1"  # whole percents, packed, one byte each
+        assert isinstance(trace["marker"]["size"], int)  # nothing per song but x, y, name, artists, percents
     per_song = len(pio.to_json(figure, validate=False)) / len(frame)
-    assert per_song < 80, per_song  # short synthetic names; ~96 bytes with real-length ones
+    assert per_song < 70, per_song  # short synthetic names; ~89 bytes with real-length ones
+    assert len(spec["data"]) <= 2 * (len(PEOPLE) + 1)  # a few traces, not one per set of owners

@@ -85,17 +85,18 @@ def test_map_shows_the_champions_complete_map(filled_db, app):
     # The newer, incomplete map (points at x >= 1000) is never shown.
     assert filled_db.incomplete_map_ids
     assert max(numbers(t["x"]).max() for t in spec["data"]) < 1000
-    # Hover: name, artists and one probability per person come from customdata + one template.
+    # Hover: name (text), artists (hovertext) and one probability per person (customdata,
+    # packed bytes) through one template per trace.
     trace = song_traces(spec)[0]
-    assert len(trace["customdata"][0]) == 2 + len(filled_db.people)
+    assert len(trace["text"]) == len(trace["hovertext"]) == len(numbers(trace["x"]))
+    assert len(numbers(trace["customdata"])) == len(numbers(trace["x"])) * len(filled_db.people)
     assert all(p in trace["hovertemplate"] for p in filled_db.people)
-    assert "text" not in trace and "hovertext" not in trace
+    assert "%{text}" in trace["hovertemplate"] and "%{hovertext}" in trace["hovertemplate"]
     assert any(t["name"].startswith("shared") for t in spec["data"])
-    # Out-of-place songs: a dark outline (per-point width) on their own dot.
+    # Out-of-place songs: bigger dots of their own (traces of size 8).
     misplaced = int(champion_points(filled_db)["out_of_place"].sum())
-    outlined = sum(int((numbers(t["marker"]["line"]["width"]) > 0).sum())
-                   for t in song_traces(spec) if isinstance(t["marker"]["line"]["width"], dict))
-    assert outlined == misplaced > 0
+    bigger = sum(len(numbers(t["x"])) for t in song_traces(spec) if t["marker"]["size"] == 8)
+    assert bigger == misplaced > 0
 
 
 def test_map_lists_out_of_place_songs_most_confident_first(filled_db, app):
