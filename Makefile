@@ -11,6 +11,7 @@ help:
 	@echo "make status     print the status of the embedded default"
 	@echo "make dashboard  serve the dashboard on http://127.0.0.1:8501 (embedded default database)"
 	@echo "make airflow    a local Airflow with the DAGs (UI on http://127.0.0.1:8080)"
+	@echo "make bench      every benchmark (about 15 min): one table, bench/results/latest.json"
 	@echo "make db-stop    stop the embedded local PostgreSQL"
 
 setup:
@@ -40,6 +41,12 @@ status: setup
 dashboard: setup
 	$(PY) -m streamlit run dashboards/app.py --server.address 127.0.0.1 --server.port 8501 \
 		--server.headless true --browser.gatherUsageStats false
+
+# The benchmarks of bench/ (never part of the tests): API calls, storage, training, map,
+# nightly DAG, dashboard, memory; each also runs alone (.venv/bin/python bench/NAME.py).
+bench: setup
+	@scripts/ensure-chromium.sh
+	$(PY) bench/run.py
 
 db-stop: setup
 	$(PY) -m taskcode db stop
