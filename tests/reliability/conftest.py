@@ -291,7 +291,8 @@ class DashboardReader:
 
     `observations` holds (likes per person, tracks, {map_id: point count or None}) tuples.
     A map's points are read with `queries.map_points` after `queries.newest_maps`, as
-    the map page does; a map replaced in between reads as no points (the page says so).
+    the map page does; None: the map was replaced in between (the page says so), which
+    a second look at `newest_maps` tells apart from a listed map without points.
     """
 
     def __init__(self, url: str):
@@ -325,10 +326,19 @@ class DashboardReader:
                         points = queries.map_points(conn, int(map_id))
                         if points["track_id"].duplicated().any():
                             self.duplicates.append(int(map_id))
-                        maps[int(map_id)] = len(points) or None
+                        if points.empty and map_id not in set(queries.newest_maps(conn)["map_id"]):
+                            maps[int(map_id)] = None  # replaced between the two questions
+                        else:
+                            maps[int(map_id)] = len(points)
                     self.observations.append((likes, tracks, maps))
+                    self._stop.wait(0.02)  # pace: leave the machine's two cores to the pipeline
         except BaseException as exc:  # reported by __exit__
             self.errors.append(exc)
+
+    def look_again(self) -> None:
+        """Until the reader has asked everything at least once more, from the start."""
+        seen = len(self.observations)
+        wait_until(lambda: len(self.observations) >= seen + 2 or self.errors, "the reader to look again")
 
     def like_counts(self, name: str) -> list[int]:
         return [likes.get(name, 0) for likes, _, _ in self.observations]
