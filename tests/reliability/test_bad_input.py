@@ -126,3 +126,83 @@ def test_a_like_removed_while_paging_costs_no_other_like(database_url, config, t
             assert not liked - current, f"lost {len(liked - current)} like(s) still on Spotify (full={full})"
             assert current - liked <= {gone}  # at most the song un-liked during this very run
             assert not removed & liked, "a full sync marked a like as removed that is still on Spotify"
+
+
+def test_an_empty_library_then_a_person_with_one_song(database_url, config):
+    library = generate(people=2, tracks=40, seed=8)
+    owners = library.owners()
+    liked = {p.name: library.likes_of(p.name) for p in library.people}
+    with Emulator(library) as emulator:
+        for name, likes in liked.items():
+            for like in likes:
+                emulator.remove_like(name, like.track_id)
+        env = cli_env(emulator, database_url, config)
+        authorize_everyone(emulator, database_url, config)
+
+        result = run_cli("sync", env=env)
+        assert result.returncode == 0, result.stderr
+        assert "alice: 0 new, 0 removed, 1 page(s)" in result.stdout and "bob: 0 new" in result.stdout
+        assert "training needs songs liked by only one person for at least 2 people; found nobody" in (
+            one_line_error(run_cli("train", env=env), 6))
+        assert "no champion model yet" in one_line_error(run_cli("embed", env=env), 6)
+
+        for like in liked["alice"]:
+            emulator.add_like("alice", like.track_id, like.added_at)
+        own = next(like for like in liked["bob"] if owners[like.track_id] == {"bob"}
+                   and library.tracks[like.track_id]["known_by"])
+        emulator.add_like("bob", own.track_id, own.added_at)
+        result = run_cli("sync", env=env)
+        assert result.returncode == 0, result.stderr
+        assert "alice: 40 new" in result.stdout and "bob: 1 new" in result.stdout
+        error = one_line_error(run_cli("train", env=env), 6)
+        assert "bob has 1 songs with audio features that only they like; training needs 10" in error
+    assert_sync_consistent(database_url, emulator.library)
+    assert rows(database_url, "SELECT count(*) FROM model_versions") == [(0,)]
+
+
+@pytest.mark.parametrize("command, config_text, env, expected", [
+    (["sync"], "model:\n  activation: rleu\n", {}, "'model.activation' is 'rleu'; allowed: relu, tanh"),
+    (["train"], "spotify:\n  page_size: 51\n", {}, "'spotify.page_size' must be >= 1 and <= 50"),
+    (["embed"], "map:\n  n_iter: 10\n", {}, "'map.n_iter' must be >= 50"),
+    (["status"], "features:\n  sources: [spotify, lastfm]\n", {}, "'features.sources[1]' is 'lastfm'"),
+    (["predict", "4iV5W9uYEdYUVa79Axb7Rh"], "model: [\n", {}, "is not valid YAML at line 2"),
+    (["authorize", "--user", "carol", "--refresh-token", "x"], "", {"LOG_LEVEL": "LOUD"},
+     "LOG_LEVEL (or logging.level) is 'LOUD'; allowed:"),
+    (["sync"], "", {"SPOTIFY_API_BASE": "ftp://example.org/v1"}, "SPOTIFY_API_BASE (or 'spotify.api_base') must be"),
+    (["db", "migrate"], "", {"DATABASE_URL": "mysql://someone:hunter2@db/taste"}, "must start with postgresql://"),
+    (["sync"], "", {"TASKCODE_CONFIG": "/nonexistent/config.yml"}, "TASKCODE_CONFIG points to /nonexistent"),
+])
+def test_a_bad_config_value_stops_a_command_with_one_line(database_url, write_config, command, config_text, env,
+                                                           expected):
+    config = write_config(config_text)
+    result = run_cli(*command, env={"DATABASE_URL": database_url, "TASKCODE_CONFIG": str(config), **env})
+    error = one_line_error(result, 2)
+    assert error.startswith("error: config: ") and expected in error
+    assert "hunter2" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_a_missing_catalog_file_is_a_config_error_naming_the_key(database_url, config, tmp_path):
+    """The csv source is needed for songs Spotify and ReccoBeats lack; its file is not there."""
+    library = generate(people=2, tracks=40, seed=8)
+    bad = tmp_path / "bad.yml"
+    bad.write_text(CONFIG + "paths:\n  catalog_csv: catalogs/tracks.csv\n")
+    with Emulator(library) as emulator:
+        authorize_everyone(emulator, database_url, config)
+        result = run_cli("sync", env=cli_env(emulator, database_url, bad))
+    error = one_line_error(result, 2)
+    assert "catalogs/tracks.csv does not exist; fix paths.catalog_csv" in error
+    assert_sync_consistent(database_url, library)  # the likes were kept
+
+
+def test_a_scope_change_names_the_people_who_must_authorize_again(database_url, config, tmp_path):
+    """A new scope needs an interactive login: a headless sync says who must authorize, and stores nothing."""
+    library = generate(people=2, tracks=40, seed=8)
+    wider = tmp_path / "wider.yml"
+    wider.write_text(CONFIG.replace("spotify:\n", "spotify:\n  scope: user-library-read user-top-read\n"))
+    with Emulator(library) as emulator:
+        authorize_everyone(emulator, database_url, config)
+        result = run_cli("sync", env=cli_env(emulator, database_url, wider))
+    error = one_line_error(result, 5)
+    assert "sync failed for alice (and 1 more: bob)" in error and "authorize --user alice" in error
+    assert rows(database_url, "SELECT count(*) FROM likes") == [(0,)]
