@@ -21,7 +21,7 @@ from taskcode.items import SavedTrack, parse_timestamp
 from taskcode.library import generate, load_into_database, track_row
 from tests.conftest import run_cli
 from tests.reliability.conftest import (
-    CONFIG, Command, DashboardReader, assert_registry_sane, fast_writes, registry_state, rows, slow_writes,
+    CONFIG, Command, DashboardReader, assert_registry_sane, fast_writes, rows, slow_writes,
     wait_for_backends_gone, wait_for_write,
 )
 
