@@ -13,6 +13,7 @@ Everything here observes the system from outside, as an operator would:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -135,11 +136,24 @@ def cli_env(emulator, url: str, config: Path, **extra) -> dict:
 
 
 def rows(url: str, sql: str, params=()) -> list[tuple]:
+    with probe(url) as ask:
+        return ask(sql, params)
+
+
+@contextlib.contextmanager
+def probe(url: str):
+    """`with probe(url) as ask: ask(sql, params)`: one autocommit connection for many questions
+    (polling with a new connection each time would keep the server busy authenticating)."""
     conn = psycopg2.connect(url)
-    try:
+    conn.autocommit = True
+
+    def ask(sql, params=()) -> list[tuple]:
         with conn.cursor() as cur:
             cur.execute(sql, params)
             return cur.fetchall() if cur.description else []
+
+    try:
+        yield ask
     finally:
         conn.close()
 
@@ -173,10 +187,10 @@ def fast_writes(url: str, table: str, *, event: str = "INSERT") -> None:
     execute(url, f"DROP TRIGGER IF EXISTS reliability_slow_{table}_{event.lower()} ON {table}")
 
 
-def active_writes(url: str, table: str, event: str = "INSERT") -> set[tuple]:
-    """(pid, query start) of the pipeline's statements writing `table` right now."""
+def active_writes(ask, table: str, event: str = "INSERT") -> set[tuple]:
+    """(pid, query start) of the pipeline's statements writing `table` right now (`ask`: see `probe`)."""
     verb = f"INSERT INTO {table}" if event == "INSERT" else f"UPDATE {table}"
-    return set(rows(url, """
+    return set(ask("""
         SELECT pid, query_start FROM pg_stat_activity
          WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()
            AND application_name = ANY(%s) AND ltrim(query) ILIKE %s""", (list(APP_NAMES), verb + "%")))
@@ -186,24 +200,25 @@ def wait_for_write(url: str, table: str, command: Command, occurrence: int = 1, 
     """Until the `occurrence`-th distinct statement writing `table` is in progress."""
     seen: set[tuple] = set()
 
-    def reached():
-        seen.update(active_writes(url, table, event))
-        if len(seen) >= occurrence:
-            return True
-        assert command.running(), f"{command.args} ended before writing {table}:\n{command.stderr[-3000:]}"
-        return False
+    with probe(url) as ask:
+        def reached():
+            seen.update(active_writes(ask, table, event))
+            if len(seen) >= occurrence:
+                return True
+            assert command.running(), f"{command.args} ended before writing {table}:\n{command.stderr[-3000:]}"
+            return False
 
-    wait_until(reached, f"write #{occurrence} to {table} by {command.args}", timeout=120, interval=0.005)
+        wait_until(reached, f"write #{occurrence} to {table} by {command.args}", timeout=120, interval=0.005)
 
 
 def wait_for_backends_gone(url: str) -> None:
     """A killed client's server processes finish the statement they were in, then notice and roll back."""
-    wait_until(
-        lambda: not rows(url, """SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
-                                   AND pid <> pg_backend_pid() AND application_name = ANY(%s)""",
-                         (list(APP_NAMES),)),
-        "the killed command's database sessions to end", timeout=60,
-    )
+    with probe(url) as ask:
+        wait_until(
+            lambda: not ask("""SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+                                 AND pid <> pg_backend_pid() AND application_name = ANY(%s)""", (list(APP_NAMES),)),
+            "the killed command's database sessions to end", timeout=60,
+        )
 
 
 SNAPSHOT_QUERIES = {
@@ -410,7 +425,7 @@ def wait_for_calls(emulator, endpoints: tuple[str, ...], count: int, command: Co
         assert command.running(), f"{command.args} ended before {count} answered calls:\n{command.stderr[-3000:]}"
         return False
 
-    wait_until(reached, f"{count} answered calls to {', '.join(endpoints)}", timeout=120, interval=0.002)
+    wait_until(reached, f"{count} answered calls to {', '.join(endpoints)}", timeout=120, interval=0.005)
 
 
 @pytest.fixture(scope="module")

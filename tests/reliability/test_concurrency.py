@@ -15,19 +15,19 @@ from taskcode.emulator import Emulator
 from taskcode.library import generate
 from taskcode.sync import SYNC_LOCK
 from tests.reliability.conftest import (
-    Command, DashboardReader, active_writes, assert_sync_consistent, authorize_everyone, changes, cli_env, rows,
+    Command, DashboardReader, active_writes, assert_sync_consistent, authorize_everyone, changes, cli_env, probe,
     slow_writes, snapshot, wait_for_write, wait_until,
 )
 
 pytestmark = pytest.mark.slow
 
 
-def sync_lock_holders(url: str, name: str) -> list[bool]:
-    """`granted` of every session holding or awaiting the person's sync lock."""
-    return [granted for (granted,) in rows(url, """
+def sync_lock_holders(ask, name: str) -> list[bool]:
+    """`granted` of every session holding or awaiting the person's sync lock (`ask`: see `probe`)."""
+    return [granted for (granted,) in ask("""
         SELECT l.granted FROM pg_locks l JOIN people p ON l.objid = p.person_id
          WHERE l.locktype = 'advisory' AND l.classid = %s AND l.objsubid = 2 AND p.name = %s""",
-                                           (SYNC_LOCK, name))]
+                                          (SYNC_LOCK, name))]
 
 
 def test_two_syncs_of_one_person_at_once_store_every_like_once_and_readers_see_all_or_nothing(
@@ -42,8 +42,9 @@ def test_two_syncs_of_one_person_at_once_store_every_like_once_and_readers_see_a
             nightly = Command(tmp_path, "sync", "--user", "alice", "--no-features", env=env)
             manual = Command(tmp_path, "sync", "--user", "alice", "--no-features", env=env)
             # One holds alice's sync lock, the other waits for it: the two runs overlap.
-            wait_until(lambda: sorted(sync_lock_holders(database_url, "alice")) == [False, True],
-                       "one sync holding alice's lock while the other waits")
+            with probe(database_url) as ask:
+                wait_until(lambda: sorted(sync_lock_holders(ask, "alice")) == [False, True],
+                           "one sync holding alice's lock while the other waits")
             wait_for_write(database_url, "likes", nightly if nightly.running() else manual)
             reader.look_again()  # while alice's likes are being written
             results = [nightly.finish(), manual.finish()]
@@ -75,13 +76,14 @@ def test_people_who_share_songs_sync_side_by_side_without_deadlock(database_url,
         slow_writes(database_url, "tracks", 0.03, each_row=True)  # ~1.5 s per person's write
         syncs = [Command(tmp_path, "sync", "--user", name, "--no-features", env=env) for name in ("alice", "bob")]
 
-        def both_writing():
-            if len({pid for pid, _ in active_writes(database_url, "tracks")}) == 2:
-                return True
-            assert any(sync.running() for sync in syncs), "the two syncs never wrote at the same time"
-            return False
+        with probe(database_url) as ask:
+            def both_writing():
+                if len({pid for pid, _ in active_writes(ask, "tracks")}) == 2:
+                    return True
+                assert any(sync.running() for sync in syncs), "the two syncs never wrote at the same time"
+                return False
 
-        wait_until(both_writing, "both syncs writing tracks at once", interval=0.005)
+            wait_until(both_writing, "both syncs writing tracks at once", interval=0.005)
         results = [sync.finish() for sync in syncs]
     for result in results:
         assert result.returncode == 0, result.stderr
