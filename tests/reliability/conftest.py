@@ -277,7 +277,7 @@ def registry_state(url: str) -> dict:
     }
 
 
-def assert_registry_sane(url: str, settings) -> dict:
+def assert_registry_sane(url: str) -> dict:
     """Never half-promoted: at most one champion, the alias agrees with the status, its artifact loads and predicts."""
     state = registry_state(url)
     assert len(state["champions"]) <= 1, state

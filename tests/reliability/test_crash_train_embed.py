@@ -1,10 +1,10 @@
 """SIGKILL `train` and `embed` at each of their stages: never a half-promoted model, never half a map.
 
-`train` is killed while it fits and inside the promotion (the transaction that retires the old champion and crowns the
-new one, while it moves the `champion` alias); after every kill the registry
-has at most one champion, the alias agrees with the status column and the
-champion's artifact loads and predicts; the next run ends with the new
-champion. `embed` is killed during t-SNE and while a map's points are
+`train` is killed while it fits and inside the promotion (the transaction
+that retires the old champion and crowns the new one, while it moves the
+`champion` alias); after every kill the registry has at most one champion,
+the alias agrees with the status column and the champion's artifact loads
+and predicts; the next run ends with the new champion. `embed` is killed during t-SNE and while a map's points are
 written, with the dashboard's own queries reading in a loop meanwhile: they
 only ever see complete maps with one point per song.
 """
@@ -61,15 +61,14 @@ def mapped(template_database, config):
 def test_train_killed_while_fitting_and_promoting_never_half_promotes(old_champion, config, tmp_path):
     url = old_champion
     env = {"DATABASE_URL": url, "TASKCODE_CONFIG": str(config)}
-    settings = load_settings(config, env=env)
-    before = assert_registry_sane(url, settings)
+    before = assert_registry_sane(url)
     [old] = before["champions"]
 
     fitting = Command(tmp_path, "train", env=env)
     fitting.wait_for_output("training on")
     fitting.kill()
     wait_for_backends_gone(url)
-    assert assert_registry_sane(url, settings) == before
+    assert assert_registry_sane(url) == before
 
     # Inside the promotion: the old champion is retired and the new one crowned, uncommitted,
     # while the alias moves.
@@ -79,13 +78,13 @@ def test_train_killed_while_fitting_and_promoting_never_half_promotes(old_champi
     promoting.kill()
     wait_for_backends_gone(url)
     fast_writes(url, "model_aliases")
-    killed = assert_registry_sane(url, settings)
+    killed = assert_registry_sane(url)
     assert killed["champions"] == [old]
     [left] = [v for v, status in killed["statuses"].items() if status == "candidate"]  # trained, never judged
 
     rerun = run_cli("train", env=env)
     assert rerun.returncode == 0, rerun.stderr
-    after = assert_registry_sane(url, settings)
+    after = assert_registry_sane(url)
     [new] = after["champions"]
     assert new != old and after["statuses"][old] == "retired" and after["replaces"][new] == old
     assert after["fingerprints"][new] == killed["fingerprints"][left]  # tonight's data, not an old model

@@ -79,5 +79,5 @@ def test_postgres_stopped_during_training(spare_cluster, config, tmp_path):
     assert rows(url, "SELECT count(*) FROM model_versions") == [(0,)]
     again = run_cli("train", env=env)
     assert again.returncode == 0, again.stderr
-    state = assert_registry_sane(url, None)
+    state = assert_registry_sane(url)
     assert len(state["champions"]) == 1 and list(state["statuses"].values()) == ["champion"]
