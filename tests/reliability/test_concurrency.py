@@ -36,7 +36,7 @@ def test_two_syncs_of_one_person_at_once_store_every_like_once_and_readers_see_a
     with Emulator(library) as emulator:
         env = cli_env(emulator, database_url, config)
         authorize_everyone(emulator, database_url, config)
-        emulator.latency("tracks", 0.2)
+        emulator.latency("tracks", 0.3)  # the first to take the lock holds it for 2 s or more
         slow_writes(database_url, "likes", 0.5)
         with DashboardReader(database_url) as reader:
             nightly = Command(tmp_path, "sync", "--user", "alice", "--no-features", env=env)
