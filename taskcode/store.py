@@ -4,6 +4,11 @@ Every write is an upsert keyed by the primary key, sent in batches
 (`execute_values`), so that a re-run can only update rows, never add them
 twice, and 100k likes cost a few round trips instead of 100k. The caller
 owns the transaction: a person's likes and their watermark go in one.
+
+Rows of the shared tables (tracks, audio features) are written in key order.
+The nightly run syncs people side by side, and two people who like the same
+new songs in a different order would otherwise each lock a song the other
+needs next: PostgreSQL breaks such a deadlock by aborting one of the syncs.
 """
 
 from __future__ import annotations
@@ -88,7 +93,7 @@ def upsert_tracks(cur, rows: Iterable[TrackRow]) -> None:
     values = [
         (r.track_id, r.name, list(r.artists), list(r.artist_ids), r.album_id, r.album_name,
          r.release_date, r.release_year, r.duration_ms, r.explicit)
-        for r in unique.values()
+        for _, r in sorted(unique.items())  # one lock order for every writer: see the module docstring
     ]
     if not values:
         return
@@ -213,7 +218,7 @@ def upsert_features(cur, rows: Iterable[dict]) -> int:
     """Store feature rows ({track_id, source, danceability, …}); returns rows written."""
     values = [
         (row["track_id"], row["source"], *(row.get(column) for column in FEATURE_COLUMNS))
-        for row in {r["track_id"]: r for r in rows}.values()
+        for _, row in sorted({r["track_id"]: r for r in rows}.items())  # one lock order, as upsert_tracks
     ]
     if not values:
         return 0
