@@ -255,9 +255,30 @@ def record_misses(cur, track_ids: Iterable[str]) -> None:
 # -- runs -----------------------------------------------------------------------
 
 
+RUN_LOCK = 73015  # pg_advisory_lock(RUN_LOCK, run_id): held by the process doing that run
+
+
 def start_run(cur, kind: str) -> int:
+    """A `runs` row for this run, held by this session until `finish_run`.
+
+    Rows that a killed process left 'running' are closed here: nobody holds
+    their lock any more (PostgreSQL drops it with the dead session).
+    """
     cur.execute("INSERT INTO runs (kind) VALUES (%s) RETURNING run_id", (kind,))
-    return cur.fetchone()[0]
+    run_id = cur.fetchone()[0]
+    cur.execute("SELECT pg_advisory_lock(%s, %s)", (RUN_LOCK, _lock_key(run_id)))
+    cur.execute("SELECT run_id FROM runs WHERE status = 'running' AND run_id <> %s", (run_id,))
+    for (other,) in cur.fetchall():
+        cur.execute("SELECT pg_try_advisory_lock(%s, %s)", (RUN_LOCK, _lock_key(other)))
+        if cur.fetchone()[0]:
+            cur.execute(
+                """UPDATE runs SET status = 'failed', finished_at = now(),
+                                  summary = summary || '{"error": "abandoned: its process ended without finishing"}'
+                    WHERE run_id = %s""",
+                (other,),
+            )
+            cur.execute("SELECT pg_advisory_unlock(%s, %s)", (RUN_LOCK, _lock_key(other)))
+    return run_id
 
 
 def finish_run(cur, run_id: int, status: str, summary: dict) -> None:
@@ -265,3 +286,8 @@ def finish_run(cur, run_id: int, status: str, summary: dict) -> None:
         "UPDATE runs SET finished_at = now(), status = %s, summary = %s WHERE run_id = %s",
         (status, json.dumps(summary, default=str), run_id),
     )
+    cur.execute("SELECT pg_advisory_unlock(%s, %s)", (RUN_LOCK, _lock_key(run_id)))
+
+
+def _lock_key(run_id: int) -> int:
+    return run_id % 2_147_483_647  # the two-key form of advisory locks takes 32-bit integers

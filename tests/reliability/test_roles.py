@@ -88,16 +88,18 @@ def tables(url: str) -> list[str]:
     return [name for (name,) in rows(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
 
 
-def counts(url: str) -> dict[str, int]:
+def counts(url: str, names: list[str] | None = None) -> dict[str, int]:
     return {table: rows(url, sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))[0][0]
-            for table in tables(url)}
+            for table in (names or tables(url))}
 
 
 def test_the_dashboard_role_reads_every_table_even_ones_made_after_the_init(deployment):
     owned = tables(deployment["taste"])
     assert {"schema_migrations", "later_migration", *queries.TABLES} <= set(owned)
     assert tables(deployment["dashboard"]) == owned
-    assert counts(deployment["dashboard"]) == counts(deployment["taste"])
+    readable = [t for t in owned if t != "spotify_tokens"]
+    assert {t: counts(deployment["dashboard"], [t])[t] for t in readable} == {
+        t: counts(deployment["taste"], [t])[t] for t in readable}
 
     with queries.read_only(deployment["dashboard"]) as conn:  # the dashboard's own questions, as its role
         assert queries.missing_tables(conn) == []
@@ -114,6 +116,16 @@ def test_the_dashboard_role_reads_every_table_even_ones_made_after_the_init(depl
         assert EVIL in set(queries.discoveries(conn, champion["version"])["person"])
         assert not queries.model_versions(conn).empty and not queries.recent_runs(conn).empty
         assert EVIL in set(queries.feature_coverage(conn)["person"])
+
+
+def test_the_dashboard_role_cannot_read_credentials(deployment):
+    """Refresh tokens and people's app secrets stay with the pipeline's own role."""
+    assert rows(deployment["taste"], "SELECT count(*) FROM spotify_tokens")[0][0] == 2
+    for statement in ("SELECT token_info FROM spotify_tokens", "SELECT client_secret FROM people",
+                      "SELECT * FROM people"):
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            rows(deployment["dashboard"], statement)
+    assert rows(deployment["dashboard"], "SELECT name FROM people ORDER BY name")[0][0] in ("alice", EVIL)
 
 
 def test_the_dashboard_role_cannot_change_anything(deployment):
