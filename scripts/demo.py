@@ -73,7 +73,7 @@ def main() -> int:
     if code != 0:
         return code
     print()
-    taskcode_cli(["status"])
+    taskcode_cli(["status", "--json"])
     print("\nThe dashboard: make dashboard, then open http://127.0.0.1:8501")
     print("Run `make demo` again for the next night; `make airflow` for the Airflow UI.")
     return 0

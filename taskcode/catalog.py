@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from taskcode.config import AUDIO_FEATURES, FEATURE_NAMES
-from taskcode.errors import DataError
+from taskcode.errors import ConfigError, DataError
 
 # The columns of the public dataset (it also starts with an unnamed index column).
 CATALOG_COLUMNS = (
@@ -31,8 +31,8 @@ def read_catalog(path: Path | str) -> pd.DataFrame:
     path = Path(path)
     try:
         frame = pd.read_csv(path, dtype={"track_id": str})
-    except FileNotFoundError:
-        raise DataError(f"catalog {path} does not exist; fix paths.catalog_csv") from None
+    except FileNotFoundError:  # a bad config value, found when a stage first needs the file
+        raise ConfigError(f"config: catalog {path} does not exist; fix paths.catalog_csv") from None
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise DataError(f"cannot read the catalog {path}: {first}") from None

@@ -35,7 +35,7 @@ from taskcode.metrics import macro_f1
 
 log = logging.getLogger(__name__)
 
-REGISTRY_LOCK = 73012  # pg_advisory_xact_lock key: one champion move at a time
+REGISTRY_LOCK = 73014  # pg_advisory_xact_lock key: one champion move at a time
 _COLUMNS = (
     "version, status, created_at, people, config, data_fingerprint, metrics, baselines, "
     "decision, training_seconds, replaces"

@@ -86,6 +86,8 @@ def describe(exc: BaseException) -> Failure | None:
         return Failure(None, f"no answer ({type(exc).__name__})")
     if isinstance(exc, MalformedAnswer):
         return Failure(None, str(exc))
+    if isinstance(exc, requests.exceptions.JSONDecodeError):  # spotipy's token calls parse the body themselves
+        return Failure(None, "the answer was not JSON")
     return None
 
 

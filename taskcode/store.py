@@ -7,6 +7,11 @@ first sync, go through COPY into a temporary staging table and then one
 trips and no SQL text per row (`bench/storage.py` measures it against one
 INSERT per row). The smaller writes are batched with `execute_values`. The
 caller owns the transaction: a person's likes and their watermark go in one.
+
+Rows of the shared tables (tracks, audio features) are written in key order.
+The nightly run syncs people side by side, and two people who like the same
+new songs in a different order would otherwise each lock a song the other
+needs next: PostgreSQL breaks such a deadlock by aborting one of the syncs.
 """
 
 from __future__ import annotations
@@ -93,7 +98,7 @@ def upsert_tracks(cur, rows: Iterable[TrackRow]) -> None:
     values = [
         (r.track_id, r.name, text_array(r.artists), text_array(r.artist_ids), r.album_id, r.album_name,
          r.release_date, r.release_year, r.duration_ms, r.explicit)
-        for r in unique.values()
+        for _, r in sorted(unique.items())  # one lock order for every writer: see the module docstring
     ]
     if not values:
         return
@@ -241,7 +246,7 @@ def upsert_features(cur, rows: Iterable[dict]) -> int:
     """Store feature rows ({track_id, source, danceability, …}); returns rows written."""
     values = [
         (row["track_id"], row["source"], *(row.get(column) for column in FEATURE_COLUMNS))
-        for row in {r["track_id"]: r for r in rows}.values()
+        for _, row in sorted({r["track_id"]: r for r in rows}.items())  # one lock order, as upsert_tracks
     ]
     if not values:
         return 0
@@ -278,9 +283,30 @@ def record_misses(cur, track_ids: Iterable[str]) -> None:
 # -- runs -----------------------------------------------------------------------
 
 
+RUN_LOCK = 73015  # pg_advisory_lock(RUN_LOCK, run_id): held by the process doing that run
+
+
 def start_run(cur, kind: str) -> int:
+    """A `runs` row for this run, held by this session until `finish_run`.
+
+    Rows that a killed process left 'running' are closed here: nobody holds
+    their lock any more (PostgreSQL drops it with the dead session).
+    """
     cur.execute("INSERT INTO runs (kind) VALUES (%s) RETURNING run_id", (kind,))
-    return cur.fetchone()[0]
+    run_id = cur.fetchone()[0]
+    cur.execute("SELECT pg_advisory_lock(%s, %s)", (RUN_LOCK, _lock_key(run_id)))
+    cur.execute("SELECT run_id FROM runs WHERE status = 'running' AND run_id <> %s", (run_id,))
+    for (other,) in cur.fetchall():
+        cur.execute("SELECT pg_try_advisory_lock(%s, %s)", (RUN_LOCK, _lock_key(other)))
+        if cur.fetchone()[0]:
+            cur.execute(
+                """UPDATE runs SET status = 'failed', finished_at = now(),
+                                  summary = summary || '{"error": "abandoned: its process ended without finishing"}'
+                    WHERE run_id = %s""",
+                (other,),
+            )
+            cur.execute("SELECT pg_advisory_unlock(%s, %s)", (RUN_LOCK, _lock_key(other)))
+    return run_id
 
 
 def finish_run(cur, run_id: int, status: str, summary: dict) -> None:
@@ -288,3 +314,8 @@ def finish_run(cur, run_id: int, status: str, summary: dict) -> None:
         "UPDATE runs SET finished_at = now(), status = %s, summary = %s WHERE run_id = %s",
         (status, json.dumps(summary, default=str), run_id),
     )
+    cur.execute("SELECT pg_advisory_unlock(%s, %s)", (RUN_LOCK, _lock_key(run_id)))
+
+
+def _lock_key(run_id: int) -> int:
+    return run_id % 2_147_483_647  # the two-key form of advisory locks takes 32-bit integers

@@ -53,7 +53,11 @@ class PersonResult:
 class _Fetched:
     new: list[SavedTrack]
     present: set[str]
+    stable: bool  # `total` stayed the same on every page: no song slid past us
     complete: bool  # paged to the end with a stable total: safe to mark removals
+
+
+MAX_PASSES = 3  # the list changed while paging: page again from the top, at most this often in all
 
 
 def register_configured_people(settings: Settings, conn) -> None:
@@ -97,7 +101,12 @@ def sync_person(settings: Settings, conn, person: store.PersonRecord, *, full: b
                     result.removed = store.mark_removed(cur, person.person_id, fetched.present, now)
                 else:
                     log.warning("%s: the list changed while paging; removals are checked next time", person.name)
-            store.save_watermark(cur, person.person_id, _advance(mark, fetched.new, full), full=full)
+            if fetched.stable:
+                store.save_watermark(cur, person.person_id, _advance(mark, fetched.new, full), full=full)
+            else:  # a song may have slid past us: the next sync pages down to the old watermark again
+                log.warning("%s: the liked songs kept changing while paging; the next sync looks again",
+                            person.name)
+                store.save_watermark(cur, person.person_id, mark, full=full)
     finally:
         with db.transaction(conn) as cur:
             cur.execute("SELECT pg_advisory_unlock(%s, %s)", (SYNC_LOCK, person.person_id))
@@ -105,7 +114,23 @@ def sync_person(settings: Settings, conn, person: store.PersonRecord, *, full: b
 
 
 def _fetch(client, page_size: int, mark: store.Watermark | None, result: PersonResult) -> _Fetched:
-    """Page newest first until the watermark (or the end, when `mark` is None)."""
+    """Page newest first until the watermark (or the end, when `mark` is None).
+
+    Offsets shift when the person likes or un-likes songs while we page: a
+    song un-liked on a page already read moves the first song of the next
+    page onto that page, and it would be skipped, while the watermark moves
+    past it. Spotify's `total` changes then, so we page again from the top.
+    """
+    fetched, passes = _fetch_pass(client, page_size, mark, result), 1
+    while not fetched.stable and passes < MAX_PASSES:
+        log.info("%s: the liked songs changed while paging; paging again from the top", client.name)
+        result.skipped.clear()
+        result.missing_fields = 0
+        fetched, passes = _fetch_pass(client, page_size, mark, result), passes + 1
+    return fetched
+
+
+def _fetch_pass(client, page_size: int, mark: store.Watermark | None, result: PersonResult) -> _Fetched:
     new: list[SavedTrack] = []
     present: set[str] = set()
     totals: set = set()
@@ -143,7 +168,8 @@ def _fetch(client, page_size: int, mark: store.Watermark | None, result: PersonR
             at_end = not items or not page.get("next")
     finally:
         progress.close()
-    return _Fetched(new, present, complete=at_end and len(totals) == 1)
+    stable = len(totals) == 1
+    return _Fetched(new, present, stable=stable, complete=at_end and stable)
 
 
 def _advance(mark: store.Watermark, new: list[SavedTrack], full: bool) -> store.Watermark:

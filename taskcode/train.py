@@ -91,6 +91,12 @@ def _train(settings: Settings, conn, force: bool) -> TrainResult:
     versions = registry.list_versions(conn)
     seen = [v for v in versions if v.status == "champion" or v is versions[-1]]
     same = next((v for v in seen if v.data_fingerprint == data.fingerprint), None)
+    if same and same.status == "candidate" and not force:
+        # Trained on exactly this data, but its run ended before the gate (killed, or the
+        # database went away): judge that version now, or it would block this data for good.
+        message = f"version {same.version} was trained on this data but never judged; judging it now"
+        log.info(message)
+        return TrainResult(same.version, data.fingerprint, message, same.metrics, same.baselines)
     if same and not force:
         message = (
             f"skipped: data and config unchanged since version {same.version} ({same.status}); "

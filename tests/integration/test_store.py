@@ -84,3 +84,22 @@ def test_odd_text_survives_the_staging_copy(conn):
         assert cur.fetchone() == ('name, with "quotes"\n', list(odd), "NULL", False)
         cur.execute("SELECT count(*) FROM tracks")
         assert cur.fetchone()[0] == 2
+
+
+def test_a_run_left_running_by_a_dead_process_is_closed_by_the_next(conn, settings):
+    other = db.connect(settings)
+    with db.transaction(other) as cur:
+        dead = store.start_run(cur, "sync")
+    alive_conn = db.connect(settings)
+    with db.transaction(alive_conn) as cur:
+        alive = store.start_run(cur, "train")  # still running: its session holds its lock
+    other.close()  # the process of the first run dies without finishing it
+    with db.transaction(conn) as cur:
+        mine = store.start_run(cur, "sync")
+        cur.execute("SELECT run_id, status, summary->>'error' FROM runs ORDER BY run_id")
+        rows = cur.fetchall()
+    assert rows == [(dead, "failed", "abandoned: its process ended without finishing"),
+                    (alive, "running", None), (mine, "running", None)]
+    with db.transaction(alive_conn) as cur:
+        store.finish_run(cur, alive, "succeeded", {})
+    alive_conn.close()

@@ -128,7 +128,7 @@ def test_catalog_without_needed_columns_is_one_line(tmp_path):
         catalog.read_catalog(path)
     message = str(caught.value)
     assert "lacks the column(s) duration_ms, explicit, danceability" in message and "\n" not in message
-    with pytest.raises(DataError, match="does not exist"):
+    with pytest.raises(ConfigError, match="does not exist; fix paths.catalog_csv"):  # a bad config value
         catalog.read_catalog(tmp_path / "nowhere.csv")
 
 
