@@ -22,6 +22,11 @@ Two measurements, side by side in one run, printed as ratios:
    re-encodes it for its theme (JSON.stringify, 40 colour replaceAll passes
    over the whole string, JSON.parse) and Plotly draws it.
 
+`--profile` adds one more warm load of the largest map under Chromium's
+JavaScript CPU profiler and prints where the main thread's time went, per
+script bundle (Plotly.js with Streamlit's chart wrapper, React, native work:
+parsing, layout, WebGL in software) and per function.
+
 Not a test: nothing here passes or fails on a threshold. Results also go to
 bench/results/dashboard_map.json (git-ignored); `bench/run.py` shows the
 100k figure against the goal (<= 3 s).
@@ -161,7 +166,41 @@ def fill_database(url: str, library, points: pd.DataFrame) -> None:
         conn.close()
 
 
-def time_in_browser(url: str, songs: int, log_path: Path, warm: int = 5) -> dict:
+def cpu_profile(page, base: str, songs: int) -> dict:
+    """One warm load under the CPU profiler: milliseconds per script bundle (self) and per function (inclusive)."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Profiler.enable")
+    cdp.send("Profiler.setSamplingInterval", {"interval": 500})
+    cdp.send("Profiler.start")
+    page.goto(base, timeout=300_000)
+    page.wait_for_function(DRAWN, arg=songs, timeout=300_000, polling="raf")
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    profile = cdp.send("Profiler.stop")["profile"]
+    nodes = {node["id"]: node for node in profile["nodes"]}
+    parent = {child: node["id"] for node in profile["nodes"] for child in node.get("children", [])}
+
+    def where(node_id):
+        frame = nodes[node_id]["callFrame"]
+        bundle = frame["url"].rsplit("/", 1)[-1].split(".")[0] or frame["functionName"]  # "(program)" etc.
+        return bundle, f"{frame['functionName'] or '(anonymous)'} {bundle}:{frame['lineNumber']}:{frame['columnNumber']}"
+
+    per_bundle, per_function = {}, {}
+    for node_id, micros in zip(profile["samples"], profile["timeDeltas"]):
+        bundle, _ = where(node_id)
+        per_bundle[bundle] = per_bundle.get(bundle, 0) + micros / 1000
+        seen, at = set(), node_id
+        while at is not None:  # inclusive: every function on the stack, once
+            _, function = where(at)
+            if function not in seen and nodes[at]["callFrame"]["url"]:
+                seen.add(function)
+                per_function[function] = per_function.get(function, 0) + micros / 1000
+            at = parent.get(at)
+    top = lambda d, n: dict(sorted(((k, round(v)) for k, v in d.items()), key=lambda kv: -kv[1])[:n])  # noqa: E731
+    return {"total_ms": round(sum(per_bundle.values())), "self_ms_per_bundle": top(per_bundle, 8),
+            "inclusive_ms_per_function": top(per_function, 15)}
+
+
+def time_in_browser(url: str, songs: int, log_path: Path, warm: int = 5, profile: bool = False) -> dict:
     from playwright.sync_api import sync_playwright
 
     port = free_port()
@@ -202,6 +241,7 @@ def time_in_browser(url: str, songs: int, log_path: Path, warm: int = 5) -> dict
                 biggest = max(received, key=lambda frame: frame[1], default=(started, 0))
                 runs.append({"seconds": seconds, "websocket_bytes": sum(n for _, n in received),
                              "figure_arrived": biggest[0] - started, "figure_bytes": biggest[1]})
+            profiled = cpu_profile(page, base, songs) if profile else None
             browser.close()
     finally:
         server.terminate()
@@ -215,12 +255,12 @@ def time_in_browser(url: str, songs: int, log_path: Path, warm: int = 5) -> dict
             "figure_arrived_seconds": typical["figure_arrived"],
             "after_figure_seconds": typical["seconds"] - typical["figure_arrived"],
             "figure_bytes": typical["figure_bytes"],
-            "websocket_bytes_per_song": typical["websocket_bytes"] / songs}
+            "websocket_bytes_per_song": typical["websocket_bytes"] / songs, "profile": profiled}
 
 
 def measure(ctx: Context, sizes=(1000, 100_000), browser: bool = True, warm: int = 5) -> list[Row]:
     """The table rows (run.py): the warm time at the largest size against the goal, and the context."""
-    results = run_sizes(ctx, sizes, browser, warm)
+    results = run_sizes(ctx, sizes, browser, warm, profile=True)  # the profile goes into the JSON's details
     save("dashboard_map", table_rows(results, warm), results)
     return table_rows(results, warm)
 
@@ -244,7 +284,7 @@ def table_rows(results: dict, warm: int) -> list[Row]:
     return rows
 
 
-def run_sizes(ctx: Context, sizes, browser: bool, warm: int) -> dict:
+def run_sizes(ctx: Context, sizes, browser: bool, warm: int, profile: bool = False) -> dict:
     results = {"payload": [], "browser": []}
     for size in sizes:
         library = library_for(size)
@@ -254,7 +294,8 @@ def run_sizes(ctx: Context, sizes, browser: bool, warm: int) -> dict:
             url = ctx.database(f"bench_map_{size}")
             fill_database(url, library, points)
             results["browser"].append(
-                time_in_browser(url, len(points), ctx.folder / f"streamlit-{size}.log", warm=warm))
+                time_in_browser(url, len(points), ctx.folder / f"streamlit-{size}.log", warm=warm,
+                                profile=profile and size == sizes[-1]))
     return results
 
 
@@ -263,11 +304,13 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000])
     parser.add_argument("--skip-browser", action="store_true")
     parser.add_argument("--warm", type=int, default=5, help="warm page loads per size (default 5)")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile one more warm load of the largest map: where the browser's time goes")
     args = parser.parse_args()
 
     print(f"machine: {describe_machine()}")
     with Context() as ctx:
-        results = run_sizes(ctx, args.sizes, not args.skip_browser, args.warm)
+        results = run_sizes(ctx, args.sizes, not args.skip_browser, args.warm, args.profile)
         rows = table_rows(results, args.warm)
 
     print("payload (figure JSON the browser receives):")
@@ -285,6 +328,14 @@ def main() -> None:
         small, large = results["browser"][0], results["browser"][-1]
         print(f"  ratio largest/smallest: {large['songs'] / small['songs']:.0f}x songs -> "
               f"{large['warm_seconds'] / small['warm_seconds']:.1f}x warm time")
+        profiled = large.get("profile")
+        if profiled:
+            print(f"  CPU profile of one more warm load, {large['songs']:,} songs ({profiled['total_ms']:,} ms sampled):")
+            for label, table in (("self time per bundle", "self_ms_per_bundle"),
+                                 ("inclusive time per function", "inclusive_ms_per_function")):
+                print(f"    {label}:")
+                for where, ms in profiled[table].items():
+                    print(f"      {ms:6,} ms  {where}")
     print_rows(rows)
     print(f"details: {save('dashboard_map', rows, results)}")
 

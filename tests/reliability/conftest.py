@@ -188,12 +188,15 @@ def fast_writes(url: str, table: str, *, event: str = "INSERT") -> None:
 
 
 def active_writes(ask, table: str, event: str = "INSERT") -> set[tuple]:
-    """(pid, query start) of the pipeline's statements writing `table` right now (`ask`: see `probe`)."""
-    verb = f"INSERT INTO {table}" if event == "INSERT" else f"UPDATE {table}"
+    """(pid, query start) of the pipeline's statements writing `table` right now (`ask`: see `probe`).
+
+    An INSERT also comes as `COPY table FROM STDIN` (the map's points), which fires the same triggers.
+    """
+    verbs = [f"INSERT INTO {table}%", f"COPY {table}%"] if event == "INSERT" else [f"UPDATE {table}%"]
     return set(ask("""
         SELECT pid, query_start FROM pg_stat_activity
          WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()
-           AND application_name = ANY(%s) AND ltrim(query) ILIKE %s""", (list(APP_NAMES), verb + "%")))
+           AND application_name = ANY(%s) AND ltrim(query) ILIKE ANY(%s)""", (list(APP_NAMES), verbs)))
 
 
 def wait_for_write(url: str, table: str, command: Command, occurrence: int = 1, event: str = "INSERT") -> None:
