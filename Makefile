@@ -11,7 +11,7 @@ help:
 	@echo "make status     print the status of the embedded default"
 	@echo "make dashboard  serve the dashboard on http://127.0.0.1:8501 (embedded default database)"
 	@echo "make airflow    a local Airflow with the DAGs (UI on http://127.0.0.1:8080)"
-	@echo "make bench      every benchmark (about 15 min): one table, bench/results/latest.json"
+	@echo "make bench      every benchmark (about 11 min on 2 cores): one table, bench/results/latest.json"
 	@echo "make db-stop    stop the embedded local PostgreSQL"
 
 setup:
