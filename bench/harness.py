@@ -183,15 +183,7 @@ class Context:
 
         from taskcode import db
 
-        admin = psycopg2.connect(self.admin_url)
-        admin.autocommit = True
-        try:
-            with admin.cursor() as cur:
-                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                cur.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            admin.close()
-        url = f"{self.admin_url.rsplit('/', 1)[0]}/{name}"
+        url = self._create(name)
         conn = psycopg2.connect(url)
         try:
             db.migrate(conn)
@@ -207,6 +199,10 @@ class Context:
 
     def copy_database(self, source: str, name: str) -> str:
         """A copy of a filled database (CREATE DATABASE ... TEMPLATE, a file copy)."""
+        return self._create(name, template=source)
+
+    def _create(self, name: str, template: str | None = None) -> str:
+        """Database `name`, dropped first if it exists; its URL."""
         import psycopg2
 
         admin = psycopg2.connect(self.admin_url)
@@ -214,7 +210,7 @@ class Context:
         try:
             with admin.cursor() as cur:
                 cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                cur.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+                cur.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         finally:
             admin.close()
         return f"{self.admin_url.rsplit('/', 1)[0]}/{name}"

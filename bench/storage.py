@@ -98,27 +98,13 @@ def _write(url: str, batches, *, row_by_row: bool) -> float:
 
 # -- the row-by-row side: store's upserts (same conflict rules), one row per statement ------------
 
-_TRACK_SQL = """
-INSERT INTO tracks (track_id, name, artists, artist_ids, album_id, album_name,
-                    release_date, release_year, duration_ms, explicit)
-VALUES (%s, %s, %s::text[], %s::text[], %s, %s, %s, %s, %s, %s)
-ON CONFLICT (track_id) DO UPDATE SET
-    name = COALESCE(EXCLUDED.name, tracks.name),
-    artists = CASE WHEN cardinality(EXCLUDED.artists) > 0 THEN EXCLUDED.artists ELSE tracks.artists END,
-    artist_ids = CASE WHEN cardinality(EXCLUDED.artist_ids) > 0 THEN EXCLUDED.artist_ids ELSE tracks.artist_ids END,
-    album_id = COALESCE(EXCLUDED.album_id, tracks.album_id),
-    album_name = COALESCE(EXCLUDED.album_name, tracks.album_name),
-    release_date = COALESCE(EXCLUDED.release_date, tracks.release_date),
-    release_year = COALESCE(EXCLUDED.release_year, tracks.release_year),
-    duration_ms = COALESCE(EXCLUDED.duration_ms, tracks.duration_ms),
-    explicit = COALESCE(EXCLUDED.explicit, tracks.explicit),
-    updated_at = now()
-WHERE (tracks.name, tracks.album_id, tracks.duration_ms, tracks.explicit, tracks.artists)
-      IS DISTINCT FROM
-      (COALESCE(EXCLUDED.name, tracks.name), COALESCE(EXCLUDED.album_id, tracks.album_id),
-       COALESCE(EXCLUDED.duration_ms, tracks.duration_ms), COALESCE(EXCLUDED.explicit, tracks.explicit),
-       CASE WHEN cardinality(EXCLUDED.artists) > 0 THEN EXCLUDED.artists ELSE tracks.artists END)
-"""
+def _track_sql() -> str:
+    from taskcode.store import TRACK_CONFLICT_RULES
+
+    return """INSERT INTO tracks (track_id, name, artists, artist_ids, album_id, album_name,
+                                 release_date, release_year, duration_ms, explicit)
+              VALUES (%s, %s, %s::text[], %s::text[], %s, %s, %s, %s, %s, %s)""" + TRACK_CONFLICT_RULES
+
 
 _LIKE_SQL = """
 INSERT INTO likes (person_id, track_id, added_at) VALUES (%s, %s, %s)
@@ -129,9 +115,10 @@ RETURNING 1
 
 
 def _tracks_one_by_one(cur, rows) -> None:
+    sql = _track_sql()
     for r in {row.track_id: row for row in rows}.values():
-        cur.execute(_TRACK_SQL, (r.track_id, r.name, list(r.artists), list(r.artist_ids), r.album_id,
-                                 r.album_name, r.release_date, r.release_year, r.duration_ms, r.explicit))
+        cur.execute(sql, (r.track_id, r.name, list(r.artists), list(r.artist_ids), r.album_id,
+                          r.album_name, r.release_date, r.release_year, r.duration_ms, r.explicit))
 
 
 def _likes_one_by_one(cur, person_id: int, saved) -> int:

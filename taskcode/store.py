@@ -92,6 +92,30 @@ def save_token(cur, person_id: int, token_info: dict) -> None:
 # -- tracks and likes -----------------------------------------------------------
 
 
+# A track seen again: fill in what the new answer knows, never blank a field,
+# and leave the row alone (no new row version) when nothing changed.
+# Shared with bench/storage.py, whose row-by-row side must follow the same rules.
+TRACK_CONFLICT_RULES = """
+ON CONFLICT (track_id) DO UPDATE SET
+    name = COALESCE(EXCLUDED.name, tracks.name),
+    artists = CASE WHEN cardinality(EXCLUDED.artists) > 0 THEN EXCLUDED.artists ELSE tracks.artists END,
+    artist_ids = CASE WHEN cardinality(EXCLUDED.artist_ids) > 0 THEN EXCLUDED.artist_ids ELSE tracks.artist_ids END,
+    album_id = COALESCE(EXCLUDED.album_id, tracks.album_id),
+    album_name = COALESCE(EXCLUDED.album_name, tracks.album_name),
+    release_date = COALESCE(EXCLUDED.release_date, tracks.release_date),
+    release_year = COALESCE(EXCLUDED.release_year, tracks.release_year),
+    duration_ms = COALESCE(EXCLUDED.duration_ms, tracks.duration_ms),
+    explicit = COALESCE(EXCLUDED.explicit, tracks.explicit),
+    updated_at = now()
+WHERE (tracks.name, tracks.album_id, tracks.duration_ms, tracks.explicit, tracks.artists)
+      IS DISTINCT FROM
+      (COALESCE(EXCLUDED.name, tracks.name), COALESCE(EXCLUDED.album_id, tracks.album_id),
+       COALESCE(EXCLUDED.duration_ms, tracks.duration_ms),
+       COALESCE(EXCLUDED.explicit, tracks.explicit),
+       CASE WHEN cardinality(EXCLUDED.artists) > 0 THEN EXCLUDED.artists ELSE tracks.artists END)
+"""
+
+
 def upsert_tracks(cur, rows: Iterable[TrackRow]) -> None:
     """Insert new tracks; fill in fields a later answer knows (never blank them)."""
     unique = {row.track_id: row for row in rows}
@@ -111,23 +135,7 @@ def upsert_tracks(cur, rows: Iterable[TrackRow]) -> None:
            SELECT track_id, name, artists, artist_ids, album_id, album_name,
                   release_date, release_year, duration_ms, explicit
              FROM tracks_incoming ORDER BY track_id
-           ON CONFLICT (track_id) DO UPDATE SET
-               name = COALESCE(EXCLUDED.name, tracks.name),
-               artists = CASE WHEN cardinality(EXCLUDED.artists) > 0 THEN EXCLUDED.artists ELSE tracks.artists END,
-               artist_ids = CASE WHEN cardinality(EXCLUDED.artist_ids) > 0 THEN EXCLUDED.artist_ids ELSE tracks.artist_ids END,
-               album_id = COALESCE(EXCLUDED.album_id, tracks.album_id),
-               album_name = COALESCE(EXCLUDED.album_name, tracks.album_name),
-               release_date = COALESCE(EXCLUDED.release_date, tracks.release_date),
-               release_year = COALESCE(EXCLUDED.release_year, tracks.release_year),
-               duration_ms = COALESCE(EXCLUDED.duration_ms, tracks.duration_ms),
-               explicit = COALESCE(EXCLUDED.explicit, tracks.explicit),
-               updated_at = now()
-           WHERE (tracks.name, tracks.album_id, tracks.duration_ms, tracks.explicit, tracks.artists)
-                 IS DISTINCT FROM
-                 (COALESCE(EXCLUDED.name, tracks.name), COALESCE(EXCLUDED.album_id, tracks.album_id),
-                  COALESCE(EXCLUDED.duration_ms, tracks.duration_ms),
-                  COALESCE(EXCLUDED.explicit, tracks.explicit),
-                  CASE WHEN cardinality(EXCLUDED.artists) > 0 THEN EXCLUDED.artists ELSE tracks.artists END)"""
+        """ + TRACK_CONFLICT_RULES
     )
 
 
