@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -229,6 +230,9 @@ class Context:
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def __enter__(self) -> "Context":
+        # Stopped with SIGTERM (kill, a CI timeout) the benchmark still stops its
+        # PostgreSQL and removes its folder: SystemExit unwinds through __exit__.
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
         return self
 
     def __exit__(self, *exc) -> None:
@@ -330,15 +334,20 @@ def run_stage(code: str, env: dict[str, str], *, timeout: float = 900) -> StageR
         child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=child_env(env),
                                  stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
-        while True:
-            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                child.kill()
-                pid, status, usage = os.wait4(child.pid, 0)
-                break
-            time.sleep(0.05)
+        try:
+            while True:
+                pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+                if pid:
+                    break
+                if time.monotonic() > deadline:
+                    child.kill()
+                    pid, status, usage = os.wait4(child.pid, 0)
+                    break
+                time.sleep(0.05)  # polls the child's exit; wait4 with a timeout does not exist
+        except BaseException:  # Ctrl-C or SIGTERM of the benchmark: the stage goes with it
+            child.kill()
+            child.wait()
+            raise
         child.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - started
         out.seek(0)
@@ -359,6 +368,11 @@ def stage_failed(run: StageRun, what: str) -> RuntimeError:
 
 def main_for(name: str, measure) -> None:
     """The `if __name__ == "__main__"` of a benchmark script run alone."""
+    import argparse
+
+    script = sys.modules["__main__"]
+    argparse.ArgumentParser(description=(script.__doc__ or name).strip().splitlines()[0],
+                            epilog="Takes no options; `make bench` runs every benchmark.").parse_args()
     started = time.perf_counter()
     print(f"machine: {describe_machine()}")
     with Context() as ctx:
