@@ -54,12 +54,6 @@ def main() -> int:
 
     with Emulator(library) as emulator:
         emulator.deprecate_audio_features()  # like every Spotify app created since November 2024
-        if not first_night:
-            for person in library.people:
-                for _ in range(NEW_LIKES_PER_NIGHT):
-                    emulator.add_like(person.name)
-            library.save(library_path)  # tomorrow's emulator remembers tonight's likes
-            print(f"demo: the next night: each person liked {NEW_LIKES_PER_NIGHT} new songs")
         env = {**emulator.env(), "TASKCODE_CATALOG_CSV": str(catalog_path)}
         os.environ.update(env)
         settings = load_settings()
@@ -67,6 +61,14 @@ def main() -> int:
             db.migrate(conn)
             for person in library.people:
                 authorize(settings, conn, person.name, refresh_token=emulator.refresh_token(person.name))
+        # Only now that the database answers: a run that fails before this point
+        # must not use up a night (tonight's likes are saved for tomorrow's emulator).
+        if not first_night:
+            for person in library.people:
+                for _ in range(NEW_LIKES_PER_NIGHT):
+                    emulator.add_like(person.name)
+            library.save(library_path)  # tomorrow's emulator remembers tonight's likes
+            print(f"demo: the next night: each person liked {NEW_LIKES_PER_NIGHT} new songs")
         airflow_env = local_environment(settings)
         print("demo: running the taste_nightly DAG through Airflow (a minute or two the first time)")
         code = _run_dag(airflow_env, demo_dir / "airflow-run.log")
