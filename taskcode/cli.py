@@ -17,7 +17,7 @@ import psycopg2
 
 from taskcode import db
 from taskcode.config import Settings, load_settings
-from taskcode.errors import TaskcodeError
+from taskcode.errors import TaskcodeError, UsageError
 from taskcode.log import setup_logging
 
 log = logging.getLogger("taskcode")
@@ -117,14 +117,17 @@ def cmd_sample_library(settings: Settings, args) -> int:
         people=args.people, tracks=args.tracks, overlap=args.overlap, seed=args.seed,
         catalog_extra=args.catalog_extra,
     )
-    library.save(args.output)
-    message = (
-        f"wrote {args.output}: {len(library.people)} people, {len(library.likes)} likes, "
-        f"{len(library.tracks)} tracks"
-    )
-    if args.catalog:
-        rows = library.write_catalog(args.catalog)
-        message += f"; catalog {args.catalog}: {rows} rows"
+    try:
+        library.save(args.output)
+        message = (
+            f"wrote {args.output}: {len(library.people)} people, {len(library.likes)} likes, "
+            f"{len(library.tracks)} tracks"
+        )
+        if args.catalog:
+            rows = library.write_catalog(args.catalog)
+            message += f"; catalog {args.catalog}: {rows} rows"
+    except OSError as exc:
+        raise UsageError(f"sample-library: cannot write {exc.filename}: {exc.strerror}") from None
     print(f"{message} ({time.perf_counter() - started:.1f} s)")
     return 0
 
@@ -184,6 +187,10 @@ def cmd_predict(settings: Settings, args) -> int:
         print(json.dumps([p.as_dict() for p in predictions], indent=2, ensure_ascii=False))
     else:
         print(format_predictions(predictions))
+    malformed = [p.reference for p in predictions if p.track_id is None]
+    if malformed:  # the good references got their answers above; the exit code tells scripts
+        raise UsageError(f"predict: not a Spotify track: {', '.join(map(repr, malformed))}; give a track id, "
+                         "a spotify:track: URI or an open.spotify.com track URL")
     return 0
 
 

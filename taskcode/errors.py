@@ -14,6 +14,12 @@ class ConfigError(TaskcodeError):
     exit_code = 2
 
 
+class UsageError(TaskcodeError):
+    """A command's arguments cannot be used (not the config's fault): fix the command line."""
+
+    exit_code = 2
+
+
 class DatabaseError(TaskcodeError):
     exit_code = 3
 

@@ -488,7 +488,8 @@ def test_cli_train_predict_list_and_rollback(conn, settings, write_config, datab
 
     track = lib.likes_of("alice")[0].track_id
     predicted = run_cli("predict", "--json", track, "nonsense", env=env)
-    assert predicted.returncode == 0, predicted.stderr
+    assert predicted.returncode == 2, predicted.stderr  # the good reference is still answered
+    assert predicted.stderr.strip().splitlines()[-1].startswith("error: predict: not a Spotify track: 'nonsense'")
     answers = json.loads(predicted.stdout)
     assert answers[0]["track_id"] == track and set(answers[0]["probabilities"]) == {"alice", "bob"}
     assert answers[1]["message"].startswith("not a Spotify track id")

@@ -108,3 +108,10 @@ def test_cli_writes_library_and_catalog(tmp_path):
     assert len(library.people) == 3 and len(library.likes) == 120
     assert "3 people, 120 likes" in result.stdout
     assert catalog.exists()
+
+
+def test_cli_says_in_one_line_when_it_cannot_write(tmp_path):
+    missing = tmp_path / "no" / "such" / "folder" / "lib.json"
+    result = run_cli("sample-library", "--people", "2", "--tracks", "10", "-o", str(missing))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip() == f"error: sample-library: cannot write {missing}: No such file or directory"
