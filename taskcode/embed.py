@@ -100,7 +100,9 @@ def fit_map(hidden: np.ndarray, params: MapSettings, previous: pd.DataFrame | No
     if n < 4:
         return _tiny_layout(n)
     perplexity = min(params.perplexity, (n - 1) / 3)
-    with _Progress("map: t-SNE", params.n_iter + 250) as progress:
+    # openTSNE runs 250 early-exaggeration iterations before map.n_iter normal ones.
+    with _Progress("map: t-SNE", params.n_iter + 250,
+                   f"250 early exaggeration + map.n_iter {params.n_iter}") as progress:
         embedding = TSNE(
             perplexity=perplexity, n_iter=params.n_iter, random_state=params.seed, n_jobs=_cores(),
             neighbors=_neighbour_search(hidden), callbacks=progress.callback, callbacks_every_iters=25,
@@ -198,8 +200,8 @@ def _cores() -> int:
 class _Progress:
     """A progress bar on a terminal, a log line every 100 iterations otherwise."""
 
-    def __init__(self, label: str, total: int):
-        self.label, self.total, self.bar = label, total, None
+    def __init__(self, label: str, total: int, made_of: str = ""):
+        self.label, self.total, self.made_of, self.bar = label, total, made_of, None
         if sys.stderr.isatty():
             from tqdm import tqdm
 
@@ -212,7 +214,8 @@ class _Progress:
         if self.bar is not None:
             self.bar.update(step)
         elif self.done % 100 == 0:
-            log.info("%s: %d of %d iterations (KL divergence %.3f)", self.label, self.done, self.total, error)
+            made_of = f" ({self.made_of})" if self.made_of else ""
+            log.info("%s: %d of %d iterations%s, KL divergence %.3f", self.label, self.done, self.total, made_of, error)
         return False  # never stop early
 
     def __enter__(self):
