@@ -32,7 +32,7 @@ def read_catalog(path: Path | str) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, dtype={"track_id": str})
     except FileNotFoundError:  # a bad config value, found when a stage first needs the file
-        raise ConfigError(f"config: catalog {path} does not exist; fix paths.catalog_csv") from None
+        raise ConfigError(f"config: catalog {path} does not exist; fix paths.catalog_csv (or TASKCODE_CATALOG_CSV)") from None
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise DataError(f"cannot read the catalog {path}: {first}") from None
