@@ -354,7 +354,12 @@ def _test_frame(conn, candidate: Version) -> pd.DataFrame | None:
 
 
 def format_versions(versions: Sequence[Version]) -> str:
-    """`model list`: one line per version."""
+    """`model list`: a line per version, and under it the decision that gave it its status.
+
+    The decision matters to read the F1 column: a challenger is judged against
+    the champion measured again on the challenger's test set, so a rejected
+    version may show a higher F1 than the champion's (older) own.
+    """
     if not versions:
         return "no model versions yet; run: python -m taskcode train"
     lines = [f"{'version':>7}  {'status':9}  {'F1':>5}  {'LogReg':>6}  {'created':16}  people"]
@@ -364,4 +369,6 @@ def format_versions(versions: Sequence[Version]) -> str:
         baseline = f"{baseline:.3f}" if baseline is not None else "-"
         created = v.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
         lines.append(f"{v.version:>7}  {v.status:9}  {f1:>5}  {baseline:>6}  {created:16}  {', '.join(v.people)}")
+        if v.decision:
+            lines.append(f"{'':7}  {v.decision}")
     return "\n".join(lines)

@@ -496,6 +496,7 @@ def test_cli_train_predict_list_and_rollback(conn, settings, write_config, datab
 
     listed = run_cli("model", "list", env=env)
     assert listed.returncode == 0 and "champion" in listed.stdout
+    assert "promoted: F1" in listed.stdout  # the decision under its version
 
     rollback = run_cli("model", "rollback", env=env)
     assert rollback.returncode != 0
