@@ -106,7 +106,7 @@ def sync_person(settings: Settings, conn, person: store.PersonRecord, *, full: b
             else:  # a song may have slid past us: the next sync pages down to the old watermark again
                 log.warning("%s: the liked songs kept changing while paging; the next sync looks again",
                             person.name)
-                store.save_watermark(cur, person.person_id, mark, full=full)
+                store.save_watermark(cur, person.person_id, mark)  # no removal was checked: not a full sync
     finally:
         with db.transaction(conn) as cur:
             cur.execute("SELECT pg_advisory_unlock(%s, %s)", (SYNC_LOCK, person.person_id))

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import pytest
 
+from taskcode import sync as sync_module
 from taskcode.emulator import Emulator
 from taskcode.library import generate
 from tests.conftest import run_cli
 from tests.reliability.conftest import (
     CONFIG, Command, assert_sync_consistent, authorize_everyone, cli_env, one_line_error, rows, snapshot,
-    wait_for_calls,
+    wait_for_calls, wait_until,
 )
 
 pytestmark = pytest.mark.slow
@@ -126,6 +127,39 @@ def test_a_like_removed_while_paging_costs_no_other_like(database_url, config, t
             assert not liked - current, f"lost {len(liked - current)} like(s) still on Spotify (full={full})"
             assert current - liked <= {gone}  # at most the song un-liked during this very run
             assert not removed & liked, "a full sync marked a like as removed that is still on Spotify"
+
+
+def test_a_full_sync_whose_list_never_settles_removes_nothing_and_is_not_called_full(database_url, config, tmp_path):
+    """Each pass from the top sees the list change under it: no removal can be trusted, and
+    `last_full_sync_at` must not claim a full sync happened; the next, settled one does both."""
+    library = generate(people=2, tracks=120, seed=5)
+    alice = [like.track_id for like in library.likes_of("alice")]
+    with Emulator(library) as emulator:
+        env = cli_env(emulator, database_url, config)
+        authorize_everyone(emulator, database_url, config)
+        assert run_cli("sync", "--no-features", env=env).returncode == 0
+        emulator.latency("tracks", 0.3)
+        emulator.clear_requests()
+        full = Command(tmp_path, "sync", "--user", "alice", "--no-features", "--full", env=env)
+        for done in range(sync_module.MAX_PASSES):  # page 1 of each pass answered, page 2 not yet
+            wait_until(lambda: full.running() and sum(
+                r["query"].get("offset", "0") == "0" for r in emulator.requests("tracks")) > done,
+                f"page 1 of pass {done + 1}")
+            emulator.remove_like("alice", alice[done])
+        result = full.finish()
+        assert result.returncode == 0, result.stderr
+        assert "kept changing while paging" in result.stderr
+
+        def state():
+            return rows(database_url, """
+                SELECT s.last_full_sync_at IS NOT NULL,
+                       (SELECT count(*) FROM likes l WHERE l.person_id = p.person_id AND l.removed_at IS NOT NULL)
+                  FROM people p JOIN sync_state s USING (person_id) WHERE p.name = 'alice'""")
+
+        assert state() == [(False, 0)]
+        emulator.latency("tracks", 0)
+        assert run_cli("sync", "--user", "alice", "--no-features", "--full", env=env).returncode == 0
+        assert state() == [(True, sync_module.MAX_PASSES)]
 
 
 def test_an_empty_library_then_a_person_with_one_song(database_url, config):
