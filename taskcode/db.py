@@ -80,8 +80,15 @@ def transaction(conn):
 
 
 def operational_error(exc: psycopg2.Error) -> DatabaseError:
-    """A lost connection mid-run, as a one-line error for the CLI."""
+    """A database fault mid-run (psycopg2's OperationalError family) as a one-line error for the CLI.
+
+    Most are a lost connection; a deadlock, a serialization failure or a
+    cancelled statement come from a server that is up, and say so.
+    """
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, (psycopg2.extensions.TransactionRollbackError, psycopg2.extensions.QueryCanceledError)):
+        return DatabaseError(f"PostgreSQL stopped this run's transaction ({first}); nothing half-done was "
+                             "committed: run the command again")
     return DatabaseError(f"lost the database connection ({first}); run the command again when PostgreSQL is back")
 
 

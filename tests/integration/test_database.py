@@ -122,6 +122,19 @@ def test_unreachable_database_is_one_line_error(write_config, pg_cluster):
     assert "Traceback" not in result.stderr
 
 
+def test_a_cancelled_statement_is_not_called_a_lost_connection(conn):
+    with pytest.raises(psycopg2.OperationalError) as cancelled:
+        with db.transaction(conn) as cur:
+            cur.execute("SET LOCAL statement_timeout = 10")
+            cur.execute("SELECT pg_sleep(5)")
+    message = str(db.operational_error(cancelled.value))
+    assert message.startswith("PostgreSQL stopped this run's transaction (canceling statement due to statement timeout)")
+    assert "\n" not in message
+    with db.transaction(conn) as cur:  # the connection is fine: it was never lost
+        cur.execute("SELECT 1")
+        assert cur.fetchone() == (1,)
+
+
 def test_bad_config_is_one_line_error(write_config):
     path = write_config("model:\n  hidden_layers: []\n")
     result = run_cli("db", "migrate", env={"TASKCODE_CONFIG": str(path)})
