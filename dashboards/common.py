@@ -43,10 +43,14 @@ def _embedded_url(data_dir: str, _settings) -> str:
     return db.database_url(_settings)
 
 
-@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def _ask(url: str, question: str, *args):
+def _answer(url: str, question: str, *args):
     with queries.read_only(url) as conn:
         return getattr(queries, question)(conn, *args)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def _ask(url: str, question: str, *args):
+    return _answer(url, question, *args)
 
 
 def ask(question: str, *args):
@@ -56,8 +60,7 @@ def ask(question: str, *args):
 
 @st.cache_resource(ttl=CACHE_SECONDS, max_entries=4, show_spinner=False)
 def _ask_shared(url: str, question: str, *args):
-    with queries.read_only(url) as conn:
-        return getattr(queries, question)(conn, *args)
+    return _answer(url, question, *args)
 
 
 def ask_shared(question: str, *args):

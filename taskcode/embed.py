@@ -17,8 +17,6 @@ map or the one before it, never half of one.
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 import logging
 import sys
@@ -321,20 +319,14 @@ def _write(conn, version: int, points: pd.DataFrame, params: MapSettings) -> int
 
 
 def _copy_points(cur, map_id: int, points: pd.DataFrame) -> None:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(zip(
+    store.copy_rows(cur, """map_points (map_id, track_id, x, y, hidden, probabilities, owners, predicted,
+                                        out_of_place, confidence, placed)""", zip(
         itertools.repeat(map_id), points["track_id"], points["x"].astype(float).map(repr),
         points["y"].astype(float).map(repr), map(_real_array, points["hidden"]),
         map(_real_array, points["probabilities"]), map(store.text_array, points["owners"]),
         points["predicted"], points["out_of_place"].astype(bool), points["confidence"].astype(float).map(repr),
         points["placed"],
     ))
-    buffer.seek(0)
-    cur.copy_expert(
-        """COPY map_points (map_id, track_id, x, y, hidden, probabilities, owners, predicted,
-                            out_of_place, confidence, placed) FROM STDIN WITH (FORMAT csv)""",
-        buffer,
-    )
 
 
 def _real_array(values) -> str:

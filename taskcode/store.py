@@ -167,10 +167,15 @@ def _stage(cur, table: str, columns: str, rows: list[tuple]) -> None:
     """
     cur.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {table} ({columns}) ON COMMIT DELETE ROWS")
     cur.execute(f"TRUNCATE {table}")
+    copy_rows(cur, table, rows)
+
+
+def copy_rows(cur, target: str, rows: Iterable[tuple]) -> None:
+    """Rows into `target` ("table" or "table (columns)") with one COPY, sent as CSV (None is NULL)."""
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)
     buffer.seek(0)
-    cur.copy_expert(f"COPY {table} FROM STDIN WITH (FORMAT csv)", buffer)
+    cur.copy_expert(f"COPY {target} FROM STDIN WITH (FORMAT csv)", buffer)
 
 
 def text_array(values: Sequence[str | None]) -> str:

@@ -387,6 +387,18 @@ def config(write_config):
     return write_config(CONFIG)
 
 
+@pytest.fixture
+def catalog_config(write_config, tmp_path):
+    """The suite's config with a catalog file of a library, so that every feature source exists."""
+
+    def write(library):
+        catalog = tmp_path / "catalog.csv"
+        library.write_catalog(catalog)
+        return write_config(CONFIG + f"paths:\n  catalog_csv: {catalog}\n")
+
+    return write
+
+
 @pytest.fixture(scope="module")
 def spare_cluster():
     """A PostgreSQL cluster of this module's own, for tests that stop the server or create

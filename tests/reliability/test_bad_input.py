@@ -22,20 +22,6 @@ from tests.reliability.conftest import (
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def catalog_config(tmp_path):
-    """The suite's config with a catalog file, so that every feature source exists."""
-
-    def write(library):
-        catalog = tmp_path / "catalog.csv"
-        library.write_catalog(catalog)
-        path = tmp_path / "config.yml"
-        path.write_text(CONFIG + f"paths:\n  catalog_csv: {catalog}\n")
-        return path
-
-    return write
-
-
 def stored_likes(url: str, name: str) -> dict:
     return dict(rows(url, """SELECT l.track_id, l.added_at FROM likes l JOIN people p USING (person_id)
                               WHERE p.name = %s AND l.removed_at IS NULL""", (name,)))

@@ -58,6 +58,17 @@ def mapped(template_database, config):
     return template_database("reliability_mapped", lambda url: _build(url, config, mapped=True))
 
 
+def _kill_inside_a_write(url: str, table: str, folder, env: dict, *args: str) -> None:
+    """Run the command `args` and kill it while its statement writing `table` is in progress
+    (a trigger, set first, makes it sleep there); wait until its session is gone, drop the trigger."""
+    slow_writes(url, table, 0.5)
+    command = Command(folder, *args, env=env)
+    wait_for_write(url, table, command)
+    command.kill()
+    wait_for_backends_gone(url)
+    fast_writes(url, table)
+
+
 def test_train_killed_while_fitting_and_promoting_never_half_promotes(old_champion, config, tmp_path):
     url = old_champion
     env = {"DATABASE_URL": url, "TASKCODE_CONFIG": str(config)}
@@ -72,12 +83,7 @@ def test_train_killed_while_fitting_and_promoting_never_half_promotes(old_champi
 
     # Inside the promotion: the old champion is retired and the new one crowned, uncommitted,
     # while the alias moves.
-    slow_writes(url, "model_aliases", 0.5)
-    promoting = Command(tmp_path, "train", env=env)
-    wait_for_write(url, "model_aliases", promoting)
-    promoting.kill()
-    wait_for_backends_gone(url)
-    fast_writes(url, "model_aliases")
+    _kill_inside_a_write(url, "model_aliases", tmp_path, env, "train")
     killed = assert_registry_sane(url)
     assert killed["champions"] == [old]
     [left] = [v for v, status in killed["statuses"].items() if status == "candidate"]  # trained, never judged
@@ -124,12 +130,7 @@ def test_embed_killed_while_mapping_and_writing_never_shows_half_a_map(mapped, c
         mapping.kill()
         wait_for_backends_gone(url)
 
-        slow_writes(url, "map_points", 0.5)
-        writing = Command(tmp_path, "embed", env=env)
-        wait_for_write(url, "map_points", writing)
-        writing.kill()
-        wait_for_backends_gone(url)
-        fast_writes(url, "map_points")
+        _kill_inside_a_write(url, "map_points", tmp_path, env, "embed")
         assert rows(url, "SELECT map_id, complete FROM maps") == [(first_map, True)]
 
         rerun = run_cli("embed", env=env)

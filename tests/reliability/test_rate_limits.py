@@ -17,7 +17,7 @@ from taskcode.emulator import Emulator
 from taskcode.library import generate
 from tests.conftest import run_cli
 from tests.reliability.conftest import (
-    CONFIG, Command, assert_sync_consistent, authorize_everyone, cli_env, one_line_error, rows,
+    Command, assert_sync_consistent, authorize_everyone, cli_env, one_line_error, rows,
 )
 
 pytestmark = pytest.mark.slow
@@ -31,18 +31,6 @@ def feature_state(url: str) -> tuple[set, set]:
 def expected_features(library) -> tuple[set, set]:
     known = {t for t in library.owners() if library.tracks[t]["known_by"]}
     return known, set(library.owners()) - known
-
-
-@pytest.fixture
-def catalog_config(tmp_path):
-    def write(library):
-        catalog = tmp_path / "catalog.csv"
-        library.write_catalog(catalog)
-        path = tmp_path / "config.yml"
-        path.write_text(CONFIG + f"paths:\n  catalog_csv: {catalog}\n")
-        return path
-
-    return write
 
 
 def test_a_429_storm_shared_by_people_syncing_side_by_side_is_honoured(database_url, config, tmp_path):
