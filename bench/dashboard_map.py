@@ -56,9 +56,10 @@ APP = ROOT / "dashboards" / "app.py"
 sys.path.insert(0, str(ROOT / "dashboards"))
 import mapfigure  # noqa: E402  (the dashboard's own figure builder)
 
+from emulator import generate  # noqa: E402
+from emulator.database import load_into_database  # noqa: E402
 from harness import Context, Row, describe_machine, print_rows, save  # noqa: E402
 from taskcode import db  # noqa: E402
-from taskcode.library import generate, load_into_database  # noqa: E402
 from taskcode.localpg import free_port  # noqa: E402
 
 PEOPLE = ["alice", "bob"]

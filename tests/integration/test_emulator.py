@@ -24,7 +24,9 @@ from spotipy.cache_handler import MemoryCacheHandler
 from spotipy.exceptions import SpotifyException
 from spotipy.oauth2 import SpotifyOAuth, SpotifyOauthError
 
-from taskcode.emulator import QUIRKS, RECCOBEATS_FIELDS, Emulator
+from emulator import Emulator
+from emulator.likes import QUIRKS
+from emulator.reccobeats import RECCOBEATS_FIELDS
 from taskcode.errors import DataError
 from tests.conftest import PROJECT_ROOT, run_cli
 
