@@ -53,7 +53,7 @@ from psycopg2.extras import execute_values
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "dashboards" / "app.py"
-sys.path.insert(0, str(ROOT / "dashboards"))
+sys.path[:0] = [str(ROOT), str(ROOT / "dashboards")]  # the emulator package and the dashboard's modules
 import mapfigure  # noqa: E402  (the dashboard's own figure builder)
 
 from emulator import generate  # noqa: E402

@@ -1,7 +1,7 @@
 """Faults switched on per endpoint: rate limits, bursts of 5xx, malformed bodies, resets, latency, the 403.
 
 A client is only as good as the faults it has met; each of these is one the
-real services produce (see `spotify-api.md` in the shared design notes).
+real services produce.
 """
 
 from __future__ import annotations

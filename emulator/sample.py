@@ -33,12 +33,7 @@ def generate(
     is known to each feature source with the given coverage, and a fraction
     `unknown_features` is known to none (as happens with obscure releases).
     """
-    if people < 1:
-        raise DataError("sample-library: --people must be at least 1")
-    if tracks < 1:
-        raise DataError("sample-library: --tracks must be at least 1")
-    if not 0 <= overlap < 1:
-        raise DataError("sample-library: --overlap must be in [0, 1)")
+    _check(people, tracks, overlap)
     rng = np.random.default_rng(seed)
     centres = taste_centres(people, separation, np.random.default_rng(seed))
     names = _person_names(people)
@@ -76,6 +71,16 @@ def generate(
         likes=likes,
         catalog_only=[t["id"] for t in catalog],
     )
+
+
+def _check(people: int, tracks: int, overlap: float) -> None:
+    """The arguments' limits, named as the CLI's options (sample-library passes them through)."""
+    if people < 1:
+        raise DataError("sample-library: --people must be at least 1")
+    if tracks < 1:
+        raise DataError("sample-library: --tracks must be at least 1")
+    if not 0 <= overlap < 1:
+        raise DataError("sample-library: --overlap must be in [0, 1)")
 
 
 def _liked_by(owner: np.ndarray, people: int, shared: int, rng: np.random.Generator) -> list[list[int]]:

@@ -89,9 +89,9 @@ def _start_emulator(settings) -> subprocess.Popen:
         "TASKCODE_CATALOG_CSV": str(demo_dir / "catalog.csv"),
     })
     emulator = subprocess.Popen(
-        [sys.executable, "-m", "taskcode", "emulator", "--port", str(EMULATOR_PORT), "--library", str(library_path),
+        [sys.executable, "-m", "emulator", "serve", "--port", str(EMULATOR_PORT), "--library", str(library_path),
          "--client-id", "local-emulator-app"],
-        env=os.environ, stdout=subprocess.DEVNULL,
+        env=os.environ, cwd=PROJECT, stdout=subprocess.DEVNULL,
     )
     people = _wait_for_json(f"{base}/admin/people", emulator)
     settings = load_settings()

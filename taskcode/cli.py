@@ -123,7 +123,14 @@ def _emulator_cli(command: str, *options) -> int:
 
     pairs = zip(options[::2], options[1::2])
     argv = [command, *(str(part) for name, value in pairs if value is not None for part in (name, value))]
-    return importlib.import_module("emulator.cli").main(argv)
+    try:
+        emulator_cli = importlib.import_module("emulator.cli")
+    except ModuleNotFoundError as exc:
+        if exc.name != "emulator":
+            raise
+        raise UsageError("the emulator is developer tooling, not installed with the product; "
+                         "run it from a checkout's root folder") from None
+    return emulator_cli.main(argv)
 
 
 def cmd_train(settings: Settings, args) -> int:
