@@ -37,10 +37,9 @@ NEW_LIKES = 10
 
 
 def measure(ctx: Context) -> list[Row]:
+    from emulator import Emulator, generate
     from taskcode import db
     from taskcode.config import load_settings
-    from taskcode.emulator import Emulator
-    from taskcode.library import generate
 
     library = generate(people=CLASS_PEOPLE, tracks=CLASS_TRACKS, seed=7, unknown_features=0.0,
                        spotify_coverage=1.0)

@@ -78,10 +78,9 @@ def prepare(ctx: Context) -> dict:
     """The class database after its first night (made once per context); see the module docstring."""
     if "classroom" in ctx.cache:
         return ctx.cache["classroom"]
+    from emulator import Emulator, Library
     from taskcode import db
     from taskcode.config import load_settings
-    from taskcode.emulator import Emulator
-    from taskcode.library import Library
 
     library_path = ctx.class_library_path()
     library = Library.load(library_path)

@@ -53,12 +53,13 @@ from psycopg2.extras import execute_values
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "dashboards" / "app.py"
-sys.path.insert(0, str(ROOT / "dashboards"))
+sys.path[:0] = [str(ROOT), str(ROOT / "dashboards")]  # the emulator package and the dashboard's modules
 import mapfigure  # noqa: E402  (the dashboard's own figure builder)
 
+from emulator import generate  # noqa: E402
+from emulator.database import load_into_database  # noqa: E402
 from harness import Context, Row, describe_machine, print_rows, save  # noqa: E402
 from taskcode import db  # noqa: E402
-from taskcode.library import generate, load_into_database  # noqa: E402
 from taskcode.localpg import free_port  # noqa: E402
 
 PEOPLE = ["alice", "bob"]

@@ -24,7 +24,7 @@ from harness import Context, Row, main_for
 
 
 def measure(ctx: Context) -> list[Row]:
-    from taskcode.library import Library
+    from emulator import Library
 
     library = Library.load(ctx.class_library_path())
     batches = _batches(library)
@@ -54,8 +54,8 @@ def measure(ctx: Context) -> list[Row]:
 
 def _batches(library):
     """(person, their likes as SavedTrack, newest first): what each person's sync would store."""
+    from emulator.database import track_row
     from taskcode.items import SavedTrack, parse_timestamp
-    from taskcode.library import track_row
 
     rows = {track_id: track_row(track) for track_id, track in library.tracks.items()}
     return [

@@ -20,7 +20,8 @@ from harness import Context, Row, config_file, main_for, run_stage, stage_failed
 def measure(ctx: Context) -> list[Row]:
     import psycopg2
 
-    from taskcode.library import generate, load_into_database
+    from emulator import generate
+    from emulator.database import load_into_database
 
     night = classroom.prepare(ctx)
     big = night["runs"]["train"]

@@ -106,9 +106,9 @@ def _new_songs_hidden(night: dict, count: int):
     import pandas as pd
     import psycopg2
 
+    from emulator import generate
     from taskcode import registry
     from taskcode.config import FEATURE_NAMES
-    from taskcode.library import generate
 
     people = len(night["library"].people)
     fresh = generate(people=people, tracks=math.ceil(count / people), overlap=0.0, seed=night["library"].seed)

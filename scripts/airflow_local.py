@@ -24,11 +24,11 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(PROJECT), str(PROJECT / "plugins")]
 
+from emulator import generate  # noqa: E402
 from taskcode import db  # noqa: E402
 from taskcode.authorize import authorize  # noqa: E402
 from taskcode.config import load_settings  # noqa: E402
 from taskcode.errors import TaskcodeError  # noqa: E402
-from taskcode.library import generate  # noqa: E402
 from taste_airflow import SPOTIFY_POOL, SPOTIFY_POOL_SLOTS, local_environment  # noqa: E402
 
 EMULATOR_PORT = 8765
@@ -89,9 +89,9 @@ def _start_emulator(settings) -> subprocess.Popen:
         "TASKCODE_CATALOG_CSV": str(demo_dir / "catalog.csv"),
     })
     emulator = subprocess.Popen(
-        [sys.executable, "-m", "taskcode", "emulator", "--port", str(EMULATOR_PORT), "--library", str(library_path),
+        [sys.executable, "-m", "emulator", "serve", "--port", str(EMULATOR_PORT), "--library", str(library_path),
          "--client-id", "local-emulator-app"],
-        env=os.environ, stdout=subprocess.DEVNULL,
+        env=os.environ, cwd=PROJECT, stdout=subprocess.DEVNULL,
     )
     people = _wait_for_json(f"{base}/admin/people", emulator)
     settings = load_settings()

@@ -23,13 +23,12 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(PROJECT), str(PROJECT / "plugins")]
 
+from emulator import Emulator, Library, generate  # noqa: E402
 from taskcode import db  # noqa: E402
 from taskcode.authorize import authorize  # noqa: E402
 from taskcode.cli import main as taskcode_cli  # noqa: E402
 from taskcode.config import load_settings  # noqa: E402
-from taskcode.emulator import Emulator  # noqa: E402
 from taskcode.errors import TaskcodeError  # noqa: E402
-from taskcode.library import Library, generate  # noqa: E402
 from taskcode.log import setup_logging  # noqa: E402
 from taste_airflow import local_environment  # noqa: E402
 

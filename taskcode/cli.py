@@ -108,62 +108,31 @@ def cmd_embed(settings: Settings, args) -> int:
 
 
 def cmd_sample_library(settings: Settings, args) -> int:
-    import time
-
-    from taskcode.library import generate
-
-    started = time.perf_counter()
-    library = generate(
-        people=args.people, tracks=args.tracks, overlap=args.overlap, seed=args.seed,
-        catalog_extra=args.catalog_extra,
-    )
-    try:
-        library.save(args.output)
-        message = (
-            f"wrote {args.output}: {len(library.people)} people, {len(library.likes)} likes, "
-            f"{len(library.tracks)} tracks"
-        )
-        if args.catalog:
-            rows = library.write_catalog(args.catalog)
-            message += f"; catalog {args.catalog}: {rows} rows"
-    except OSError as exc:
-        raise UsageError(f"sample-library: cannot write {exc.filename}: {exc.strerror}") from None
-    print(f"{message} ({time.perf_counter() - started:.1f} s)")
-    return 0
+    return _emulator_cli("sample-library", "--people", args.people, "--tracks", args.tracks,
+                         "--overlap", args.overlap, "--seed", args.seed, "--catalog", args.catalog,
+                         "--catalog-extra", args.catalog_extra, "-o", args.output)
 
 
 def cmd_emulator(settings: Settings, args) -> int:
-    import os
-    import threading
+    return _emulator_cli("serve", "--port", args.port, "--library", args.library, "--client-id", args.client_id)
 
-    from taskcode.emulator import Emulator
-    from taskcode.library import Library
 
-    library = Library.load(args.library)
-    secret = os.environ.get("SPOTIFY_CLIENT_SECRET")
-    client_id = args.client_id or os.environ.get("SPOTIFY_CLIENT_ID")
-    emu = Emulator(library, client_id=client_id, client_secret=secret, port=args.port)
+def _emulator_cli(command: str, *options) -> int:
+    """Developer tooling lives in the top-level `emulator` package; the product never imports it."""
+    import importlib
+
+    pairs = zip(options[::2], options[1::2])
+    argv = [command, *(str(part) for name, value in pairs if value is not None for part in (name, value))]
     try:
-        emu.start()
-    except OSError as exc:
-        raise TaskcodeError(f"emulator: cannot listen on 127.0.0.1:{args.port}: {exc.strerror}") from None
-    with emu:
-        print(f"Spotify emulator serving {args.library} ({len(library.people)} people, "
-              f"{len(library.likes)} likes) at {emu.url}")
-        print("Point the project at it:")
-        for name, value in emu.env().items():
-            if name != "SPOTIFY_CLIENT_SECRET":  # a secret is never printed
-                print(f"  export {name}={value}")
-        if secret:
-            print("  SPOTIFY_CLIENT_SECRET: the value it was started with")
-        else:
-            print("  SPOTIFY_CLIENT_SECRET: a random one nobody knows; to call /api/token,"
-                  " restart with SPOTIFY_CLIENT_SECRET set")
-        print(f"People and their refresh tokens: GET {emu.url}/admin/people. Ctrl-C stops it.", flush=True)
-        try:
-            threading.Event().wait()  # the server runs in its own thread until Ctrl-C
-        except KeyboardInterrupt:
-            print("emulator stopped")
+        emulator_cli = importlib.import_module("emulator.cli")
+    except ModuleNotFoundError as exc:
+        if exc.name != "emulator":
+            raise
+        raise UsageError("the emulator is developer tooling, not installed with the product; "
+                         "run it from a checkout's root folder") from None
+    return emulator_cli.main(argv)
+
+
 def cmd_train(settings: Settings, args) -> int:
     from taskcode import registry, train
 

@@ -130,7 +130,7 @@ def conn(settings):
 @pytest.fixture
 def sample_library():
     """A small deterministic library (2 people x 120 likes); each test may change its own copy."""
-    from taskcode.library import generate
+    from emulator import generate
 
     return generate(people=2, tracks=120, seed=7)
 
@@ -138,7 +138,7 @@ def sample_library():
 @pytest.fixture
 def emulator(sample_library):
     """The Spotify emulator serving `sample_library` on a free loopback port, stopped after the test."""
-    from taskcode.emulator import Emulator
+    from emulator import Emulator
 
     with Emulator(sample_library) as emu:
         yield emu

@@ -33,9 +33,10 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from emulator import Library, generate
+from emulator.database import load_into_database
 from taskcode import db, embed, predict, queries, registry, train
 from taskcode.config import load_settings
-from taskcode.library import Library, generate, load_into_database
 from tests.conftest import _admin
 from tests.dashboard import rare_nights
 

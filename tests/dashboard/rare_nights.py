@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from emulator import Library
 from taskcode.db import transaction
-from taskcode.library import Library
 
 
 def simulate_crashed_embed(conn, version: int) -> None:

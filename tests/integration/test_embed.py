@@ -6,11 +6,12 @@ import numpy as np
 import psycopg2
 import pytest
 
+from emulator import generate
+from emulator.database import load_into_database, track_row
 from taskcode import db, embed, registry, store, train
 from taskcode.config import load_settings
 from taskcode.errors import DataError
 from taskcode.items import SavedTrack, parse_timestamp
-from taskcode.library import generate, load_into_database, track_row
 from taskcode.status import status
 
 SMALL_MODEL = """

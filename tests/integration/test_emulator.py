@@ -7,6 +7,7 @@ faults, odd items) and what spotipy makes of it.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import signal
@@ -24,7 +25,12 @@ from spotipy.cache_handler import MemoryCacheHandler
 from spotipy.exceptions import SpotifyException
 from spotipy.oauth2 import SpotifyOAuth, SpotifyOauthError
 
-from taskcode.emulator import QUIRKS, RECCOBEATS_FIELDS, Emulator
+from emulator import Emulator
+from emulator.admin import FAULT_ACTIONS
+from emulator.faults import ENDPOINTS
+from emulator.likes import QUIRKS
+from emulator.reccobeats import RECCOBEATS_FIELDS
+from emulator.server import ROUTES
 from taskcode.errors import DataError
 from tests.conftest import PROJECT_ROOT, run_cli
 
@@ -678,6 +684,14 @@ def test_admin_faults(emulator):
         answer = requests.post(admin, json=bad)
         assert answer.status_code == 400 and answer.json()["error"]["message"]
     assert requests.post(admin, data="{not json").status_code == 400
+
+
+def test_every_route_has_its_faults_and_every_fault_action_its_method():
+    assert sorted(route.endpoint for route in ROUTES.values()) == sorted(ENDPOINTS)
+    for name, action in FAULT_ACTIONS.items():  # each admin action names its method's arguments
+        parameters = inspect.signature(getattr(Emulator, name)).parameters
+        assert list(parameters)[1:] == [*action.required, *action.optional], name
+        assert all(parameters[field].default is inspect.Parameter.empty for field in action.required), name
 
 
 def test_admin_likes_and_request_log(emulator, sample_library):

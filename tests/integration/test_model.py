@@ -13,10 +13,11 @@ import numpy as np
 import psycopg2
 import pytest
 
+from emulator import generate
+from emulator.database import load_into_database
 from taskcode import dataset, db, registry, train
 from taskcode.config import load_settings
 from taskcode.errors import DataError, TaskcodeError
-from taskcode.library import generate, load_into_database
 from taskcode.predict import discover, predict
 
 pytestmark = pytest.mark.slow

@@ -2,9 +2,10 @@
 
 import datetime as dt
 
+from emulator import generate
+from emulator.database import load_into_database
 from taskcode import db, store
 from taskcode.items import SavedTrack, TrackRow
-from taskcode.library import generate, load_into_database
 
 T1, T2 = "A" * 22, "B" * 22
 NOW = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import pytest
 
+from emulator import Emulator, generate
 from taskcode import sync as sync_module
-from taskcode.emulator import Emulator
-from taskcode.library import generate
 from tests.conftest import run_cli
 from tests.reliability.conftest import (
     CONFIG, Command, assert_sync_consistent, authorize_everyone, cli_env, one_line_error, rows, snapshot,

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from taskcode.emulator import Emulator
-from taskcode.library import generate
+from emulator import Emulator, generate
 from taskcode.sync import SYNC_LOCK
 from tests.reliability.conftest import (
     Command, DashboardReader, active_writes, assert_sync_consistent, authorize_everyone, changes, cli_env, probe,

@@ -16,8 +16,7 @@ import random
 
 import pytest
 
-from taskcode.emulator import Emulator
-from taskcode.library import generate
+from emulator import Emulator, generate
 from tests.conftest import run_cli
 from tests.reliability.conftest import (
     CONFIG, Command, assert_sync_consistent, authorize_everyone, cli_env, fast_writes, slow_writes, snapshot,

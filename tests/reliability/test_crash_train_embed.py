@@ -15,10 +15,11 @@ import numpy as np
 import psycopg2
 import pytest
 
+from emulator import generate
+from emulator.database import load_into_database, track_row
 from taskcode import db, embed, registry, store, train
 from taskcode.config import load_settings
 from taskcode.items import SavedTrack, parse_timestamp
-from taskcode.library import generate, load_into_database, track_row
 from tests.conftest import run_cli
 from tests.reliability.conftest import (
     CONFIG, Command, DashboardReader, assert_registry_sane, fast_writes, rows, slow_writes,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import psycopg2
 import pytest
 
+from emulator import Emulator, generate
+from emulator.database import load_into_database
 from taskcode import db
-from taskcode.emulator import Emulator
-from taskcode.library import generate, load_into_database
 from tests.conftest import run_cli
 from tests.reliability.conftest import (
     Command, assert_registry_sane, assert_sync_consistent, authorize_everyone, cli_env, one_line_error, rows,

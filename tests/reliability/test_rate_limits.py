@@ -13,8 +13,7 @@ import time
 
 import pytest
 
-from taskcode.emulator import Emulator
-from taskcode.library import generate
+from emulator import Emulator, generate
 from tests.conftest import run_cli
 from tests.reliability.conftest import (
     Command, assert_sync_consistent, authorize_everyone, cli_env, one_line_error, rows,

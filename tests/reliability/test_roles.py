@@ -21,10 +21,9 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 
+from emulator import Emulator, generate
 from taskcode import db, embed, predict, queries, registry, train
 from taskcode.config import load_settings
-from taskcode.emulator import Emulator
-from taskcode.library import generate
 from tests.conftest import PROJECT_ROOT, run_cli
 from tests.dashboard.conftest import APP
 from tests.reliability.conftest import CONFIG, cli_env, one_line_error, rows

@@ -20,8 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from taskcode.emulator import Emulator
-from taskcode.library import generate
+from emulator import Emulator, generate
 from tests.conftest import PROJECT_ROOT, run_cli
 from tests.dags.conftest import AIRFLOW_HOME, airflow_db  # noqa: F401 - Airflow's test home, migrated once
 from tests.reliability.conftest import CONFIG, cli_env, rows

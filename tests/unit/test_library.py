@@ -6,9 +6,9 @@ import hashlib
 import numpy as np
 import pytest
 
+from emulator import Library, generate
 from taskcode.errors import DataError
 from taskcode.catalog import CATALOG_COLUMNS
-from taskcode.library import Library, generate
 from tests.conftest import run_cli
 
 

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from taskcode import catalog, library
+from emulator import generate
+from taskcode import catalog
 from taskcode.config import load_settings
 from taskcode.dataset import split_of
 from taskcode.errors import ConfigError, DataError
@@ -107,7 +108,7 @@ def test_model_l2_has_a_default_and_can_be_turned_off(write_config):
 
 
 def test_catalog_reads_the_public_columns_and_turns_them_into_features(tmp_path):
-    lib = library.generate(people=2, tracks=40, seed=3, catalog_extra=10)
+    lib = generate(people=2, tracks=40, seed=3, catalog_extra=10)
     path = tmp_path / "catalog.csv"
     rows = lib.write_catalog(path)
     frame = catalog.read_catalog(path)

@@ -1,0 +1,174 @@
+"""The Emulator: one sample library served as Spotify, its accounts service and ReccoBeats.
+
+Its parts (accounts, likes, faults, request log) share one lock; the methods
+here are the Python API tests drive it with, and the admin endpoints call
+the same methods for another process.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+
+from emulator.accounts import Accounts
+from emulator.faults import Faults
+from emulator.library import Library
+from emulator.likes import Likes
+from emulator.requestlog import RequestLog
+from emulator.server import Server
+
+
+class Emulator:
+    """Spotify, the accounts service and ReccoBeats for one sample library, on 127.0.0.1."""
+
+    def __init__(self, library: Library, *, client_id: str | None = None, client_secret: str | None = None,
+                 access_token_ttl: int = 3600, port: int = 0):
+        self.library = library
+        self.client_id = client_id or secrets.token_hex(16)
+        self.client_secret = client_secret or secrets.token_hex(16)
+        self.port = port
+        self.lock = threading.RLock()  # the one lock: every read and change of the parts below
+        self.accounts = Accounts(library, self.lock, self.client_id, self.client_secret, access_token_ttl)
+        self.likes = Likes(library, self.lock)
+        self.faults = Faults(self.lock)
+        self.request_log = RequestLog(self.lock)
+        self._server: Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- running ------------------------------------------------------------------
+
+    def start(self) -> Emulator:
+        if self._server is None:
+            self._server = Server(self)
+            self.port = self._server.server_address[1]
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                name=f"spotify-emulator-{self.port}", daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        self._server.hang_up_all()  # kept-alive connections would otherwise still be answered
+        self._thread.join()
+        self._server = self._thread = None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_base(self) -> str:
+        return f"{self.url}/v1"
+
+    @property
+    def accounts_base(self) -> str:
+        return self.url
+
+    @property
+    def reccobeats_base(self) -> str:
+        return f"{self.url}/reccobeats/v1"
+
+    def env(self) -> dict[str, str]:
+        """The environment variables that point the project at this emulator."""
+        return {
+            "SPOTIFY_API_BASE": self.api_base,
+            "SPOTIFY_ACCOUNTS_BASE": self.accounts_base,
+            "RECCOBEATS_API_BASE": self.reccobeats_base,
+            "SPOTIFY_CLIENT_ID": self.client_id,
+            "SPOTIFY_CLIENT_SECRET": self.client_secret,
+        }
+
+    # -- people, apps and tokens -----------------------------------------------------
+
+    def add_client(self, client_id: str, client_secret: str) -> None:
+        """Another app: development-mode apps take 5 users each, so big homes need several."""
+        self.accounts.add_client(client_id, client_secret)
+
+    def refresh_token(self, name: str, client_id: str | None = None) -> str:
+        """The person's current refresh token for an app (default: the main one), valid with that app only."""
+        return self.accounts.refresh_token(name, client_id)
+
+    def revoke(self, name: str) -> None:
+        """The person removed the app: refresh tokens answer invalid_grant, access tokens 401."""
+        self.accounts.revoke(name)
+
+    def unregister(self, name: str) -> None:
+        """The person is no longer listed in the app's dashboard (development mode): 403."""
+        self.accounts.unregister(name)
+
+    def expire_access_tokens(self) -> None:
+        """Every access token issued so far expires now: refresh paths get tested without sleeping."""
+        self.accounts.expire_access_tokens()
+
+    # -- changing the library while it is served ------------------------------------------
+
+    def add_like(self, name: str, track_id: str | None = None, added_at: str | None = None) -> str:
+        """Like a known track, or (no id) a brand-new one drawn from the person's taste."""
+        return self.likes.add_like(name, track_id, added_at)
+
+    def remove_like(self, name: str, track_id: str) -> bool:
+        return self.likes.remove_like(name, track_id)
+
+    def add_quirk(self, name: str, kind: str, added_at: str | None = None) -> str | None:
+        """Put one odd item, as real libraries have them, into the person's /me/tracks.
+
+        Returns the id the item carries (None for a null track or a local file).
+        "missing_album" and "non_ascii" are real new likes in the library (a sync
+        must store them); the others exist only in what /me/tracks answers.
+        """
+        return self.likes.add_quirk(name, kind, added_at, self.api_base)
+
+    # -- faults ---------------------------------------------------------------------
+
+    def rate_limit(self, endpoint: str, every: int = 1, retry_after: float = 1, reason: str | None = None,
+                   times: int | None = None) -> None:
+        """Every N-th call answers 429 with Retry-After, and opens a real window (see faults.RateLimit)."""
+        self.faults.rate_limit(endpoint, every, retry_after, reason, times)
+
+    def fail(self, endpoint: str, status: int = 503, count: int = 1, html: bool = False) -> None:
+        """The next `count` calls answer a server error (a burst of 503s, a proxy's HTML 502...)."""
+        self.faults.fail(endpoint, status, count, html)
+
+    def malformed(self, endpoint: str, count: int = 1) -> None:
+        """The next `count` successful answers carry a truncated JSON body."""
+        self.faults.malformed(endpoint, count)
+
+    def reset_connections(self, endpoint: str, count: int = 1) -> None:
+        """The next `count` calls get the connection closed without any answer."""
+        self.faults.reset_connections(endpoint, count)
+
+    def latency(self, endpoint: str, seconds: float) -> None:
+        """Delay every answer of the endpoint (0 switches it off)."""
+        self.faults.latency(endpoint, seconds)
+
+    def deprecate_audio_features(self, on: bool = True) -> None:
+        """/v1/audio-features answers 403 without a message, as it does for apps made after 2024-11-27."""
+        self.faults.deprecate_audio_features(on)
+
+    def clear_faults(self) -> None:
+        """Switch every fault off and re-register everyone (revoked tokens stay revoked)."""
+        with self.lock:
+            self.faults.clear()
+            self.accounts.unregistered.clear()
+
+    # -- the request log ---------------------------------------------------------------
+
+    def requests(self, endpoint: str | None = None) -> list[dict]:
+        """Calls so far, oldest first (admin calls are not logged; no token is ever in it)."""
+        if endpoint is not None:
+            self.faults.of(endpoint)  # validates the key
+        return self.request_log.entries(endpoint)
+
+    def clear_requests(self) -> int:
+        return self.request_log.clear()

@@ -1,0 +1,131 @@
+"""The taste model behind the sample library: songs drawn around each person's taste centre.
+
+Every person has a centre in a small latent space; a song is a point drawn
+around a centre and turned into Spotify-like audio features, so a classifier
+can learn whose song it is, but the tastes overlap enough that it cannot be
+perfect. Ids and names are synthetic ("Synthetic …"), clearly not real songs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+FEATURE_SOURCES = ("spotify", "reccobeats", "csv")
+# Latent taste dimensions and the distance between two people's taste centres
+# (in units of the songs' spread). Calibrated on 2 x 5,000 songs: a logistic
+# regression and a small MLP on the audio features both reach macro-F1 0.81.
+LATENT_DIMS = 6
+DEFAULT_SEPARATION = 2.0
+
+_BASE62 = np.array(list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"))
+_WORDS_A = (
+    "Velvet", "Paper", "Neon", "Quiet", "Electric", "Golden", "Broken", "Midnight",
+    "Silver", "Hollow", "Crimson", "Gentle", "Restless", "Frozen", "Wild", "Distant",
+    "Café", "Señora", "Über", "Ångström", "Tōkyō", "Zürich", "Smörgås", "Déjà",
+)
+_WORDS_B = (
+    "Harbor", "Engine", "Garden", "Signal", "River", "Machine", "Letters", "Summer",
+    "Echo", "Mirror", "Highway", "Lanterns", "Static", "Orbit", "Weather", "Island",
+    "Lullaby", "Parade", "Satellite", "Window", "Fever", "Compass", "Ballad", "Drift",
+)
+_INTEGER = ("key", "mode", "time_signature")
+_GENRES = ("synth-pop", "synth-rock", "synth-folk", "synth-jazz", "synth-hop", "synth-ambient")
+
+
+def taste_centres(people: int, separation: float, rng: np.random.Generator) -> np.ndarray:
+    """Centres spread on a sphere; two people end up exactly `separation` apart."""
+    directions = rng.standard_normal((people, LATENT_DIMS))
+    if people == 2:
+        directions[1] = -directions[0]
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    return directions * (separation / 2)
+
+
+def _audio_features(z: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Spotify's audio features of latent points (`key`, `mode`, `time_signature` included)."""
+    n = len(z)
+    noise = lambda scale=0.35: rng.normal(0, scale, n)  # noqa: E731 - tiny local helper
+    sig = _sigmoid
+
+    features = {
+        "danceability": sig(0.9 * z[:, 0] + noise()),
+        "energy": sig(0.9 * z[:, 1] + noise()),
+        "valence": sig(0.8 * z[:, 2] + 0.3 * z[:, 0] + noise()),
+        "acousticness": sig(-0.7 * z[:, 1] + 0.7 * z[:, 3] + noise()),
+        "instrumentalness": sig(1.5 * z[:, 4] - 2.5 + noise()),
+        "speechiness": 0.02 + 0.5 * sig(1.2 * z[:, 5] - 2.5 + noise()),
+        "liveness": 0.05 + 0.7 * sig(0.6 * z[:, 3] - 1.5 + noise(0.6)),
+        "loudness": np.clip(-9 + 3.5 * z[:, 1] + noise(1.5), -40, 0),
+        "tempo": np.clip(118 + 18 * z[:, 0] + 8 * z[:, 5] + noise(12), 55, 210),
+    }
+    mode = (rng.random(n) < sig(0.8 * z[:, 2])).astype(int)
+    key = (np.floor((z[:, 3] * 2.5 + rng.normal(0, 2.5, n)) % 12)).astype(int)
+    key[rng.random(n) < 0.01] = -1  # Spotify sends -1 when no key was detected
+    time_signature = rng.choice([3, 4, 4, 4, 4, 4, 4, 5, 1, 7], size=n)
+    return {**features, "key": key, "mode": mode, "time_signature": time_signature}
+
+
+def tracks_from_latent(latent: np.ndarray, rng: np.random.Generator, serial_start: int) -> list[dict]:
+    """Turn latent taste points into Spotify-shaped tracks with audio features."""
+    n, z, sig = len(latent), latent, _sigmoid
+    features = _audio_features(z, rng)
+    duration = np.clip(rng.normal(215_000 + 25_000 * z[:, 4], 45_000), 60_000, 900_000).astype(int)
+    explicit = rng.random(n) < sig(1.2 * z[:, 5] - 1.5)
+    year = np.clip((2012 + 5 * z[:, 2] + rng.normal(0, 6, n)).astype(int), 1960, 2026)
+    artist_count = rng.choice([1, 1, 1, 1, 2, 2, 3], size=n)
+    ids = random_ids(rng, n)
+    artist_pool = max(20, n // 4)
+    words_a, words_b = rng.integers(0, len(_WORDS_A), (2, n)), rng.integers(0, len(_WORDS_B), (2, n))
+    artist_numbers = rng.integers(0, artist_pool, (n, 3))
+    genres = np.array(_GENRES)[np.argmax(z[:, :len(_GENRES)], axis=1)]
+
+    rows = []
+    for i in range(n):
+        serial = serial_start + i
+        artists = [
+            {"id": stable_id("artist", int(a)), "name": f"Synthetic Artist {int(a)}"}
+            for a in artist_numbers[i, : artist_count[i]]
+        ]
+        album_number = int(artist_numbers[i, 0]) * 7 + int(year[i]) % 7
+        rows.append({
+            "id": str(ids[i]),
+            "name": f"{_WORDS_A[words_a[0, i]]} {_WORDS_B[words_b[0, i]]} (Synthetic {serial})",
+            "artists": artists,
+            "album": {
+                "id": stable_id("album", album_number),
+                "name": f"Synthetic Album {_WORDS_A[words_a[1, i]]} {_WORDS_B[words_b[1, i]]}",
+                "release_date": f"{int(year[i])}-{1 + serial % 12:02d}-{1 + serial % 28:02d}",
+                "release_date_precision": "day",
+            },
+            "duration_ms": int(duration[i]),
+            "explicit": bool(explicit[i]),
+            "genre": str(genres[i]),
+            "features": {
+                **{name: round(float(values[i]), 4) for name, values in features.items() if name not in _INTEGER},
+                **{name: int(features[name][i]) for name in _INTEGER},
+            },
+            "known_by": list(FEATURE_SOURCES),
+        })
+    return rows
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-x))
+
+
+def random_ids(rng: np.random.Generator, count: int) -> np.ndarray:
+    """22-character base62 ids, like Spotify's."""
+    chars = _BASE62[rng.integers(0, 62, (count, 22))]
+    return np.array(["".join(row) for row in chars])
+
+
+def stable_id(kind: str, number: int) -> str:
+    """The same artist or album always gets the same 22-character id."""
+    value = int.from_bytes(hashlib.blake2b(f"{kind}:{number}".encode(), digest_size=16).digest(), "big")
+    digits = []
+    for _ in range(22):
+        value, rest = divmod(value, 62)
+        digits.append(str(_BASE62[rest]))
+    return "".join(digits)
+
