@@ -22,14 +22,16 @@ import urllib.request
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
+# The checkout itself (development tools that are not installed) and plugins/, where Airflow finds taste_airflow.
 sys.path[:0] = [str(PROJECT), str(PROJECT / "plugins")]
 
+from airflow_dev import local_environment  # noqa: E402 - beside this script
 from taskcode import db  # noqa: E402
 from taskcode.authorize import authorize  # noqa: E402
 from taskcode.config import load_settings  # noqa: E402
 from taskcode.errors import TaskcodeError  # noqa: E402
 from taskcode.library import generate  # noqa: E402
-from taste_airflow import SPOTIFY_POOL, SPOTIFY_POOL_SLOTS, local_environment  # noqa: E402
+from taste_airflow import SPOTIFY_POOL, SPOTIFY_POOL_SLOTS  # noqa: E402
 
 EMULATOR_PORT = 8765
 

@@ -21,8 +21,9 @@ import sys
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(PROJECT), str(PROJECT / "plugins")]
+sys.path.insert(0, str(PROJECT))  # the checkout itself: development tools that are not installed
 
+from airflow_dev import local_environment  # noqa: E402 - beside this script
 from taskcode import db  # noqa: E402
 from taskcode.authorize import authorize  # noqa: E402
 from taskcode.cli import main as taskcode_cli  # noqa: E402
@@ -31,7 +32,6 @@ from taskcode.emulator import Emulator  # noqa: E402
 from taskcode.errors import TaskcodeError  # noqa: E402
 from taskcode.library import Library, generate  # noqa: E402
 from taskcode.log import setup_logging  # noqa: E402
-from taste_airflow import local_environment  # noqa: E402
 
 NEW_LIKES_PER_NIGHT = 5
 
@@ -83,7 +83,7 @@ def main() -> int:
 
 _RUNNER = """
 import json, sys
-from taste_airflow import test_run
+from scripts.airflow_dev import test_run
 state, tasks = test_run("taste_nightly")
 print("DEMO-RESULT " + json.dumps({"state": state, "tasks": tasks}, default=str))
 """

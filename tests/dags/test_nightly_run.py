@@ -41,7 +41,7 @@ def deployment(airflow_db, emulator, sample_library, database_url, write_config,
 
 
 def run(conf=None):
-    from taste_airflow import test_run
+    from scripts.airflow_dev import test_run
 
     state, tasks = test_run("taste_nightly", conf)
     return state, {name: (task_state, value) for name, task_state, value in tasks}

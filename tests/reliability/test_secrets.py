@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 NIGHTLY_RUN = """
 import json
-from taste_airflow import test_run
+from scripts.airflow_dev import test_run
 
 state, tasks = test_run("taste_nightly")
 print("NIGHTLY RUN " + json.dumps({"state": state, "tasks": {name: task_state for name, task_state, _ in tasks}}))
