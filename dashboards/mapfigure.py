@@ -53,10 +53,10 @@ def _hovertemplate(people: list[str], owners_text: str | None) -> str:
     return f"<b>%{{text}}</b><br>%{{hovertext}}{liked_by}<br>model: {chances}<extra></extra>"
 
 
-def darker(colour: str, shade: float = OUT_OF_PLACE_SHADE) -> str:
+def darker(colour: str) -> str:
     """"#1f77b4" mixed with black: the colour of a person's out-of-place songs."""
     red, green, blue = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
-    return "#" + "".join(f"{round(c * (1 - shade)):02x}" for c in (red, green, blue))
+    return "#" + "".join(f"{round(c * (1 - OUT_OF_PLACE_SHADE)):02x}" for c in (red, green, blue))
 
 
 def owner_group(owners) -> tuple[str, ...]:

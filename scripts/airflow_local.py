@@ -34,6 +34,7 @@ from taskcode.library import generate  # noqa: E402
 from taste_airflow import SPOTIFY_POOL, SPOTIFY_POOL_SLOTS  # noqa: E402
 
 EMULATOR_PORT = 8765
+EMULATOR_START_SECONDS = 30
 
 
 def main() -> int:
@@ -105,8 +106,8 @@ def _start_emulator(settings) -> subprocess.Popen:
     return emulator
 
 
-def _wait_for_json(url: str, process: subprocess.Popen, timeout: float = 30):
-    deadline = time.monotonic() + timeout
+def _wait_for_json(url: str, process: subprocess.Popen):
+    deadline = time.monotonic() + EMULATOR_START_SECONDS
     while True:
         try:
             with urllib.request.urlopen(url, timeout=2) as answer:
