@@ -9,7 +9,7 @@ keeps the answer for a minute (per database, so two databases never mix).
 from __future__ import annotations
 
 import types
-from typing import Callable
+from collections.abc import Callable
 
 import psycopg2
 import streamlit as st

@@ -17,7 +17,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import psycopg2
 
@@ -305,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"taskcode {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    groups: dict[str, argparse._SubParsersAction] = {}
+    groups = {}  # "db" -> the sub-parsers of its actions
     for spec in COMMANDS:
         group, _, action = spec.name.rpartition(" ")
         if group and group not in groups:
