@@ -98,8 +98,7 @@ def _start_emulator(settings) -> subprocess.Popen:
     )
     people = _wait_for_json(f"{base}/admin/people", emulator)
     settings = load_settings()
-    with db.connection(settings) as conn:
-        db.migrate(conn)
+    with db.migrated(settings) as conn:
         for person in people:
             authorize(settings, conn, person["name"], refresh_token=person["refresh_token"])
     print(f"Spotify emulator on {base}: {', '.join(p['name'] for p in people)} authorized (no Spotify account used)")

@@ -57,8 +57,7 @@ def main() -> int:
         env = {**emulator.env(), "TASKCODE_CATALOG_CSV": str(catalog_path)}
         os.environ.update(env)
         settings = load_settings()
-        with db.connection(settings) as conn:
-            db.migrate(conn)
+        with db.migrated(settings) as conn:
             for person in library.people:
                 authorize(settings, conn, person.name, refresh_token=emulator.refresh_token(person.name))
         # Only now that the database answers: a run that fails before this point
