@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/nightly.py
 
-The real `taste_nightly` DAG (`plugins/taste_airflow.test_run`, as `make
+The real `taste_nightly` DAG (`scripts/airflow_dev.test_run`, as `make
 demo` and the DAG tests run it), in its own process with a throwaway
 AIRFLOW_HOME, against the emulator and the local PostgreSQL, on the class
 database after its first night (see `classroom.py`: 20 people x 5,000 likes,
@@ -25,7 +25,7 @@ from harness import ROOT, Context, Row, child_env, main_for, next_night, run_sta
 
 DAG_RUN = """
 import json, time
-from taste_airflow import test_run
+from scripts.airflow_dev import test_run
 started = time.perf_counter()
 state, tasks = test_run("taste_nightly")
 seconds = time.perf_counter() - started

@@ -1,12 +1,15 @@
 """What every page shares: where the database is, one cached way to ask it, and
 the messages shown when there is nothing to show yet.
 
-Pages never open connections themselves: they call `ask("question", ...)`,
-which runs `taskcode.queries.question(conn, ...)` on a read-only connection
-and keeps the answer for a minute (per database, so two databases never mix).
+Pages never open connections themselves: they call `ask(queries.champion, ...)`,
+which runs that function of `taskcode.queries` on a read-only connection and
+keeps the answer for a minute (per database, so two databases never mix).
 """
 
 from __future__ import annotations
+
+import types
+from collections.abc import Callable
 
 import psycopg2
 import streamlit as st
@@ -43,32 +46,36 @@ def _embedded_url(data_dir: str, _settings) -> str:
     return db.database_url(_settings)
 
 
-def _answer(url: str, question: str, *args):
+# A query function keys the cache by its name (Streamlit cannot hash a function's code).
+_BY_NAME = {types.FunctionType: lambda question: f"{question.__module__}.{question.__qualname__}"}
+
+
+def _answer(url: str, question: Callable, *args):
     with queries.read_only(url) as conn:
-        return getattr(queries, question)(conn, *args)
+        return question(conn, *args)
 
 
-@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
-def _ask(url: str, question: str, *args):
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False, hash_funcs=_BY_NAME)
+def _ask(url: str, question: Callable, *args):
     return _answer(url, question, *args)
 
 
-def ask(question: str, *args):
-    """The answer of `taskcode.queries.<question>(conn, *args)`, cached for a minute."""
+def ask(question: Callable, *args):
+    """The answer of `question(conn, *args)`, a function of `taskcode.queries`, cached for a minute."""
     return _ask(database_url(), question, *args)
 
 
-@st.cache_resource(ttl=CACHE_SECONDS, max_entries=4, show_spinner=False)
-def _ask_shared(url: str, question: str, *args):
+@st.cache_resource(ttl=CACHE_SECONDS, max_entries=4, show_spinner=False, hash_funcs=_BY_NAME)
+def _ask_shared(url: str, question: Callable, *args):
     return _answer(url, question, *args)
 
 
-def ask_shared(question: str, *args):
-    """Like `ask`, for big answers (a map's 100k points): one copy shared by every
+def ask_shared(question: Callable, *args):
+    """Like `ask`, for big answers (a map's points): one copy shared by every
     session and rerun, never copied, so a page must never change it.
 
-    `ask` hands each rerun its own copy (st.cache_data unpickles it), which
-    for 100k points cost a third of a second every time the map was drawn.
+    `ask` hands each rerun its own copy (st.cache_data unpickles it), too slow
+    for a big map drawn on every rerun (bench/README.md).
     """
     return _ask_shared(database_url(), question, *args)
 
@@ -82,7 +89,7 @@ def clear_cache() -> None:
 def run(page) -> None:
     """Run the chosen page; a database fault is one clear error line, never a traceback."""
     try:
-        missing = ask("missing_tables")
+        missing = ask(queries.missing_tables)
         if "people" in missing:
             st.info(NO_TABLES)
             return

@@ -6,11 +6,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import common
+from taskcode import queries
 
 st.title("The data")
 
-overview = common.ask("overview")
-people = common.ask("people")
+overview = common.ask(queries.overview)
+people = common.ask(queries.people)
 if people.empty:
     st.info(common.NO_DATA)
     st.stop()
@@ -35,7 +36,7 @@ st.dataframe(
 )
 
 st.subheader("Audio features by source")
-coverage = common.ask("feature_coverage")
+coverage = common.ask(queries.feature_coverage)
 if coverage.empty:
     st.caption("Nobody likes a song right now, so there is no coverage to show.")
 else:
@@ -55,7 +56,7 @@ else:
     st.dataframe(wide.reset_index(), hide_index=True)
 
 st.subheader("Last runs")
-runs = common.ask("recent_runs", 20)
+runs = common.ask(queries.recent_runs, 20)
 if runs.empty:
     st.caption("No runs recorded yet: every sync, train and embed of the pipeline is listed here.")
 else:

@@ -3,6 +3,7 @@
 import streamlit as st
 
 import common
+from taskcode import queries
 
 st.title("Discover")
 
@@ -12,16 +13,16 @@ NO_DISCOVERIES = (
     "columns, then run the pipeline (`make demo` or the nightly DAG)."
 )
 
-if "discoveries" in common.ask("missing_tables"):
+if "discoveries" in common.ask(queries.missing_tables):
     st.info("The database lacks the discoveries table: run `python -m taskcode db migrate`.")
     st.stop()
 
-champion = common.ask("champion")
+champion = common.ask(queries.champion)
 if champion is None:
     st.info(common.NO_MODEL)
     st.stop()
 
-found = common.ask("discoveries", champion["version"])
+found = common.ask(queries.discoveries, champion["version"])
 if found.empty:
     st.info(NO_DISCOVERIES)
     st.stop()

@@ -5,12 +5,13 @@ import streamlit as st
 
 import common
 import mapfigure
+from taskcode import queries
 
 OUT_OF_PLACE_ROWS = 500  # the table lists the most confident ones
 
 st.title("Whose song is it? The map")
 
-maps = common.ask("newest_maps")  # the newest complete map of each version, newest first
+maps = common.ask(queries.newest_maps)  # the newest complete map of each version, newest first
 if maps.empty:
     st.info(common.NO_MAP)
     st.stop()
@@ -18,7 +19,7 @@ if maps.empty:
 # Default: the champion's map.
 newest = maps.set_index("model_version")
 versions = newest.index.tolist()
-champion = common.ask("champion")
+champion = common.ask(queries.champion)
 default = versions.index(champion["version"]) if champion and champion["version"] in versions else 0
 
 
@@ -32,7 +33,7 @@ version = left.selectbox("Model version", versions, index=default, format_func=d
                          key="map_version")
 chosen = newest.loc[version]
 people = list(chosen["people"])
-points = common.ask_shared("map_points", int(chosen["map_id"]))  # shared: never changed here
+points = common.ask_shared(queries.map_points, int(chosen["map_id"]))  # shared: never changed here
 if points.empty:
     st.info("This map has no songs (the nightly run may have just replaced it): press “Reload data”.")
     st.stop()
@@ -65,7 +66,7 @@ def drawn(url: str, map_id: int, people: tuple, shown_people: tuple, found: str 
     second for 100k songs), and shared like the points: never change it.
     `url` only keys the cache, so that two databases never mix.
     """
-    points = common.ask_shared("map_points", map_id)
+    points = common.ask_shared(queries.map_points, map_id)
     # Filter by person: a song stays when one of its owners is chosen
     # (songs nobody likes any more stay only while everyone is chosen).
     chosen_set = set(shown_people)

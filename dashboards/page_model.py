@@ -6,15 +6,16 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import common
+from taskcode import queries
 
 st.title("The model")
 
-versions = common.ask("model_versions")
+versions = common.ask(queries.model_versions)
 if versions.empty:
     st.info(common.NO_MODEL)
     st.stop()
 
-champion = common.ask("champion")
+champion = common.ask(queries.champion)
 first, second, third, fourth = st.columns(4)
 first.metric("Champion", f"version {champion['version']}" if champion else "none yet")
 second.metric("Champion F1", f"{champion['f1']:.3f}" if champion and champion["f1"] is not None else "–")
@@ -56,7 +57,7 @@ numbers = versions["version"].tolist()
 default = numbers.index(champion["version"]) if champion else len(numbers) - 1
 version = st.selectbox("Details of version", numbers, index=default, key="model_version",
                        format_func=lambda v: f"version {v} ({versions.set_index('version').loc[v, 'status']})")
-details = common.ask("model_version", version)
+details = common.ask(queries.model_version, version)
 metrics, baselines = details["metrics"] or {}, details["baselines"] or {}
 people = list(details["people"])
 

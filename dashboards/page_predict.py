@@ -9,11 +9,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import common
+from taskcode import queries
 from taskcode.items import track_id_from
 
 st.title("Whose song is it?")
 
-champion = common.ask("champion")
+champion = common.ask(queries.champion)
 if champion is None:
     st.info(common.NO_MODEL)
     st.stop()
@@ -31,7 +32,7 @@ if track_id is None:
     st.warning("That is not a Spotify track link, URI or id (an id has 22 letters and digits).")
     st.stop()
 
-track = common.ask("track", track_id)
+track = common.ask(queries.track, track_id)
 if track is None:
     people = ", ".join(champion["people"])
     st.warning(
@@ -45,7 +46,7 @@ if track is None:
 st.subheader(f"{track['name'] or '(no name)'} — {track['artists'] or 'unknown artist'}")
 st.caption(f"Liked by {', '.join(track['owners']) or 'nobody right now'} · [open in Spotify]({common.spotify_link(track_id)})")
 
-answer = common.ask("prediction", track_id, champion["version"])
+answer = common.ask(queries.prediction, track_id, champion["version"])
 if answer is None:
     if track["feature_source"] is None:
         st.info("Known song, but not on the champion's map: it has no audio features yet (no feature "

@@ -1,4 +1,4 @@
-"""Airflow-only glue: deployments configure `taskcode` the Airflow way.
+"""Airflow-only glue, loaded by every scheduler: deployments configure `taskcode` the Airflow way.
 
 - `taste_db` (e.g. `AIRFLOW_CONN_TASTE_DB=postgresql://user:pass@host:5432/taste`)
   becomes `DATABASE_URL`;
@@ -9,6 +9,9 @@
 A connection that is not defined is simply not used: the environment and
 `config/config.yml` apply, as on the command line. Airflow masks connection
 passwords in task logs; `taskcode` never logs them either.
+
+Developer tooling (a local Airflow, one in-process DAG run) is in
+scripts/airflow_dev.py, not here.
 """
 
 from __future__ import annotations
@@ -94,42 +97,6 @@ def nightly_schedule() -> str:
         return "0 3 * * *"
 
 
-def local_environment(settings) -> dict[str, str]:
-    """Environment for Airflow on the embedded default (`make demo`, `make airflow`).
-
-    Airflow's metadata goes into a database `airflow` of the same local
-    PostgreSQL (SQLite under the data folder when DATABASE_URL points elsewhere).
-    """
-    import os
-    from pathlib import Path
-
-    from taskcode import db
-
-    project = Path(__file__).resolve().parent.parent
-    home = settings.paths.data_dir / "airflow"
-    home.mkdir(parents=True, exist_ok=True)
-    url = db.database_url(settings)
-    metadata = f"sqlite:///{home / 'airflow.db'}"
-    if settings.database.embedded:
-        with db.connection(settings) as conn:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute("SELECT 1 FROM pg_database WHERE datname = 'airflow'")
-                if cur.fetchone() is None:
-                    cur.execute('CREATE DATABASE "airflow"')
-        metadata = "postgresql+psycopg2://" + url.split("://", 1)[1].rsplit("/", 1)[0] + "/airflow"
-    return {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(project / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(project / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata,
-        "DATABASE_URL": url,
-        "PYTHONPATH": os.pathsep.join([str(project), str(project / "plugins")]),
-    }
-
-
 def _connection(conn_id: str):
     from airflow.sdk import Connection
     from airflow.sdk.exceptions import AirflowNotFoundException
@@ -138,22 +105,3 @@ def _connection(conn_id: str):
         return Connection.get(conn_id)
     except AirflowNotFoundException:
         return None
-
-
-def test_run(dag_id: str, conf: dict | None = None) -> tuple[str, list[tuple[str, str, object]]]:
-    """Run a DAG once in this process (Airflow's `dag.test()`), as `make demo` and the tests do.
-
-    Returns the run's state and (task, state, returned value) for every task instance.
-    """
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag()
-    if bag.import_errors:
-        path, error = next(iter(bag.import_errors.items()))
-        raise RuntimeError(f"{path} does not import: {error.strip().splitlines()[-1]}")
-    run = bag.get_dag(dag_id).test(run_conf=conf or {})
-    tasks = []
-    for ti in sorted(run.get_task_instances(), key=lambda ti: (ti.start_date or run.start_date, ti.map_index)):
-        name = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.rendered_map_index or ti.map_index}]"
-        tasks.append((name, str(ti.state), ti.xcom_pull(task_ids=ti.task_id, map_indexes=ti.map_index)))
-    return str(run.state), tasks

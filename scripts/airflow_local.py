@@ -22,16 +22,19 @@ import urllib.request
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
+# The checkout itself (development tools that are not installed) and plugins/, where Airflow finds taste_airflow.
 sys.path[:0] = [str(PROJECT), str(PROJECT / "plugins")]
 
+from airflow_dev import local_environment  # noqa: E402 - beside this script
 from emulator import generate  # noqa: E402
 from taskcode import db  # noqa: E402
 from taskcode.authorize import authorize  # noqa: E402
 from taskcode.config import load_settings  # noqa: E402
 from taskcode.errors import TaskcodeError  # noqa: E402
-from taste_airflow import SPOTIFY_POOL, SPOTIFY_POOL_SLOTS, local_environment  # noqa: E402
+from taste_airflow import SPOTIFY_POOL, SPOTIFY_POOL_SLOTS  # noqa: E402
 
 EMULATOR_PORT = 8765
+EMULATOR_START_SECONDS = 30
 
 
 def main() -> int:
@@ -95,16 +98,15 @@ def _start_emulator(settings) -> subprocess.Popen:
     )
     people = _wait_for_json(f"{base}/admin/people", emulator)
     settings = load_settings()
-    with db.connection(settings) as conn:
-        db.migrate(conn)
+    with db.migrated(settings) as conn:
         for person in people:
             authorize(settings, conn, person["name"], refresh_token=person["refresh_token"])
     print(f"Spotify emulator on {base}: {', '.join(p['name'] for p in people)} authorized (no Spotify account used)")
     return emulator
 
 
-def _wait_for_json(url: str, process: subprocess.Popen, timeout: float = 30):
-    deadline = time.monotonic() + timeout
+def _wait_for_json(url: str, process: subprocess.Popen):
+    deadline = time.monotonic() + EMULATOR_START_SECONDS
     while True:
         try:
             with urllib.request.urlopen(url, timeout=2) as answer:

@@ -21,8 +21,9 @@ import sys
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(PROJECT), str(PROJECT / "plugins")]
+sys.path.insert(0, str(PROJECT))  # the checkout itself: development tools that are not installed
 
+from airflow_dev import local_environment  # noqa: E402 - beside this script
 from emulator import Emulator, Library, generate  # noqa: E402
 from taskcode import db  # noqa: E402
 from taskcode.authorize import authorize  # noqa: E402
@@ -30,7 +31,6 @@ from taskcode.cli import main as taskcode_cli  # noqa: E402
 from taskcode.config import load_settings  # noqa: E402
 from taskcode.errors import TaskcodeError  # noqa: E402
 from taskcode.log import setup_logging  # noqa: E402
-from taste_airflow import local_environment  # noqa: E402
 
 NEW_LIKES_PER_NIGHT = 5
 
@@ -56,8 +56,7 @@ def main() -> int:
         env = {**emulator.env(), "TASKCODE_CATALOG_CSV": str(catalog_path)}
         os.environ.update(env)
         settings = load_settings()
-        with db.connection(settings) as conn:
-            db.migrate(conn)
+        with db.migrated(settings) as conn:
             for person in library.people:
                 authorize(settings, conn, person.name, refresh_token=emulator.refresh_token(person.name))
         # Only now that the database answers: a run that fails before this point
@@ -82,7 +81,7 @@ def main() -> int:
 
 _RUNNER = """
 import json, sys
-from taste_airflow import test_run
+from scripts.airflow_dev import test_run
 state, tasks = test_run("taste_nightly")
 print("DEMO-RESULT " + json.dumps({"state": state, "tasks": tasks}, default=str))
 """

@@ -170,16 +170,6 @@ def pending_migrations(conn, sql_dir: Path = SQL_DIR) -> list[str]:
     return [name for version, name, _ in migration_files(sql_dir) if version not in done]
 
 
-def require_schema(conn) -> None:
-    """Stop with a clear message when the database is behind the code."""
-    pending = pending_migrations(conn)
-    if pending:
-        raise DatabaseError(
-            f"the database lacks {len(pending)} migration(s) ({pending[0]} first); "
-            "run: python -m taskcode db migrate"
-        )
-
-
 def open_migrated(settings: Settings, **kwargs):
     """A connection to an up-to-date schema: what every command starts from."""
     conn = connect(settings, **kwargs)
@@ -189,3 +179,13 @@ def open_migrated(settings: Settings, **kwargs):
         conn.close()
         raise
     return conn
+
+
+@contextlib.contextmanager
+def migrated(settings: Settings, **kwargs):
+    """`with db.migrated(settings) as conn:` an up-to-date schema, closed after the block."""
+    conn = open_migrated(settings, **kwargs)
+    try:
+        yield conn
+    finally:
+        conn.close()

@@ -55,9 +55,11 @@ def free_port() -> int:
 
 
 def _port_is_free(port: int) -> bool:
-    """Free for PostgreSQL: nobody listens there. PostgreSQL binds with SO_REUSEADDR, so the
-    TIME_WAIT leftovers of the connections a stopped server closed do not count (without
-    it, a restart after `db stop` moved the server to another port under its clients)."""
+    """Free for PostgreSQL: nobody listens there.
+
+    PostgreSQL binds with SO_REUSEADDR, so the TIME_WAIT leftovers of a stopped
+    server's connections do not count: a restart keeps the port its clients know.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:

@@ -13,7 +13,7 @@ seen, because readers only look at maps marked `complete`, and the pipeline
 writes a map's points and that flag in one transaction.
 
 Large columns the dashboard never shows (`model_versions.artifact`,
-`maps.state`, `map_points.hidden`) are never selected.
+`map_points.hidden`) are never selected.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import textwrap
 from pathlib import Path
+from typing import NamedTuple
 
 import psycopg2
 import pytest
@@ -26,25 +27,35 @@ from taskcode.localpg import LocalCluster
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _counter = itertools.count()
 
-# Keep the developer's own environment out of the tests.
-for name in (
+# The developer's own settings: kept out of the tests (and of every process they start).
+DEVELOPER_ENVIRONMENT = (
     "DATABASE_URL", "TASKCODE_CONFIG", "TASKCODE_DATA_DIR", "SPOTIFY_API_BASE",
     "SPOTIFY_ACCOUNTS_BASE", "RECCOBEATS_API_BASE", "SPOTIFY_CLIENT_ID",
     "SPOTIFY_CLIENT_SECRET", "SPOTIFY_REDIRECT_URI", "LOG_LEVEL", "TASKCODE_CATALOG_CSV",
-):
-    os.environ.pop(name, None)
+)
+
+
+def pytest_configure(config):
+    """Before any test module is collected: the same clean environment for every test."""
+    for name in DEVELOPER_ENVIRONMENT:
+        os.environ.pop(name, None)
+
+
+class PgCluster(NamedTuple):
+    cluster: LocalCluster
+    url: str  # the admin URL
 
 
 @pytest.fixture(scope="session")
-def pg_cluster():
-    """A PostgreSQL server for this test session; its admin URL."""
+def pg_cluster() -> PgCluster:
+    """A PostgreSQL server for this test session, and its admin URL."""
     # Not under pytest's tmp dir: that is private to root, and as root the
     # cluster must belong to the unprivileged 'postgres' user.
     folder = Path(tempfile.mkdtemp(prefix="taskcode-test-pg-"))
     folder.chmod(0o755)
     cluster = LocalCluster(folder, durable=False)
     url = cluster.ensure_running()
-    yield {"cluster": cluster, "url": url}
+    yield PgCluster(cluster, url)
     cluster.stop()
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -63,10 +74,10 @@ def _admin(url: str, statement: str) -> None:
 def database_url(pg_cluster):
     """A fresh empty database in the session's cluster."""
     name = f"test_{os.getpid()}_{next(_counter)}"
-    _admin(pg_cluster["url"], f'CREATE DATABASE "{name}"')
-    base = pg_cluster["url"].rsplit("/", 1)[0]
+    _admin(pg_cluster.url, f'CREATE DATABASE "{name}"')
+    base = pg_cluster.url.rsplit("/", 1)[0]
     yield f"{base}/{name}"
-    _admin(pg_cluster["url"], f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _admin(pg_cluster.url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -79,21 +90,21 @@ def template_database(pg_cluster):
     """
     built: dict[str, str] = {}
     copies: list[str] = []
-    base = pg_cluster["url"].rsplit("/", 1)[0]
+    base = pg_cluster.url.rsplit("/", 1)[0]
 
     def copy(name: str, build) -> str:
         if name not in built:
-            _admin(pg_cluster["url"], f'CREATE DATABASE "{name}"')
+            _admin(pg_cluster.url, f'CREATE DATABASE "{name}"')
             build(f"{base}/{name}")
             built[name] = name
         target = f"{name}_{next(_counter)}"
-        _admin(pg_cluster["url"], f'CREATE DATABASE "{target}" TEMPLATE "{name}"')
+        _admin(pg_cluster.url, f'CREATE DATABASE "{target}" TEMPLATE "{name}"')
         copies.append(target)
         return f"{base}/{target}"
 
     yield copy
     for name in copies + list(built):
-        _admin(pg_cluster["url"], f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _admin(pg_cluster.url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

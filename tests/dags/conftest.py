@@ -1,12 +1,11 @@
 """Airflow for the DAG tests: a throwaway AIRFLOW_HOME with a migrated SQLite metadata DB.
 
-Airflow reads its configuration when first imported, so the environment is
-set here, before any test imports it.
+Airflow reads its configuration when first imported, so `airflow_db` sets the
+environment before any test imports Airflow, and takes it back at the end.
 """
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import subprocess
@@ -18,25 +17,30 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT
 
-AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="taskcode-test-airflow-"))
-atexit.register(shutil.rmtree, AIRFLOW_HOME, ignore_errors=True)
-os.environ.update({
-    "AIRFLOW_HOME": str(AIRFLOW_HOME),
-    "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-    "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
-    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}",
-})
-sys.path.insert(0, str(PROJECT_ROOT / "plugins"))
+
+def _airflow_environment(home: Path) -> dict[str, str]:
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+    }
 
 
 @pytest.fixture(scope="session")
 def airflow_db():
-    """Migrate the metadata DB once per session (a real Airflow CLI run)."""
-    airflow = Path(sys.executable).with_name("airflow")
-    result = subprocess.run([str(airflow), "db", "migrate"], capture_output=True, text=True, env=os.environ)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return AIRFLOW_HOME
+    """AIRFLOW_HOME for this session, its metadata DB migrated once (a real Airflow CLI run)."""
+    home = Path(tempfile.mkdtemp(prefix="taskcode-test-airflow-"))
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in _airflow_environment(home).items():
+            patch.setenv(name, value)
+        patch.syspath_prepend(str(PROJECT_ROOT / "plugins"))  # where Airflow finds taste_airflow
+        airflow = Path(sys.executable).with_name("airflow")
+        result = subprocess.run([str(airflow), "db", "migrate"], capture_output=True, text=True, env=os.environ)
+        assert result.returncode == 0, result.stderr[-2000:]
+        yield home
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

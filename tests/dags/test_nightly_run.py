@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, NamedTuple
+
 import pytest
 
 from taskcode import db
 from taskcode.authorize import authorize
-from taskcode.config import load_settings
+from taskcode.config import Settings, load_settings
 from taskcode.status import status
+
+if TYPE_CHECKING:
+    from emulator import Emulator, Library
 
 pytestmark = pytest.mark.slow
 
@@ -21,6 +26,12 @@ model:
 map:
   n_iter: 250
 """
+
+
+class Deployment(NamedTuple):
+    settings: Settings
+    emulator: Emulator
+    library: Library
 
 
 @pytest.fixture
@@ -37,11 +48,11 @@ def deployment(airflow_db, emulator, sample_library, database_url, write_config,
         for person in sample_library.people:
             authorize(settings, conn, person.name, refresh_token=emulator.refresh_token(person.name))
     emulator.clear_requests()
-    return {"settings": settings, "emulator": emulator, "library": sample_library}
+    return Deployment(settings, emulator, sample_library)
 
 
 def run(conf=None):
-    from taste_airflow import test_run
+    from scripts.airflow_dev import test_run
 
     state, tasks = test_run("taste_nightly", conf)
     return state, {name: (task_state, value) for name, task_state, value in tasks}
@@ -53,7 +64,7 @@ def current_status(settings):
 
 
 def test_first_night_then_a_quiet_night_then_a_forced_retrain(deployment):
-    settings, emulator = deployment["settings"], deployment["emulator"]
+    settings, emulator = deployment.settings, deployment.emulator
 
     state, tasks = run()
     assert state == "success", tasks
@@ -82,7 +93,7 @@ def test_first_night_then_a_quiet_night_then_a_forced_retrain(deployment):
 
 
 def test_new_likes_are_synced_and_placed_into_the_map(deployment):
-    settings, emulator = deployment["settings"], deployment["emulator"]
+    settings, emulator = deployment.settings, deployment.emulator
     assert run()[0] == "success"
     before = current_status(settings)
     new = [emulator.add_like("alice") for _ in range(3)]
@@ -97,7 +108,7 @@ def test_new_likes_are_synced_and_placed_into_the_map(deployment):
 
 
 def test_a_revoked_person_fails_alone_and_the_night_goes_on(deployment):
-    settings, emulator = deployment["settings"], deployment["emulator"]
+    settings, emulator = deployment.settings, deployment.emulator
     emulator.revoke("bob")
     emulator.expire_access_tokens()
     state, tasks = run()

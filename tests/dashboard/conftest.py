@@ -140,7 +140,7 @@ def fill(conn, url: str, folder: Path) -> None:
 def filled_template(pg_cluster, tmp_path_factory):
     """One filled database per session; each test gets a copy (CREATE DATABASE ... TEMPLATE)."""
     name = f"dashboard_template_{os.getpid()}"
-    admin_url = pg_cluster["url"]
+    admin_url = pg_cluster.url
     _admin(admin_url, f'CREATE DATABASE "{name}"')
     url = f"{admin_url.rsplit('/', 1)[0]}/{name}"
     conn = psycopg2.connect(url)
@@ -158,13 +158,13 @@ def filled_db(filled_template, pg_cluster, write_config, monkeypatch) -> FilledD
     """A fresh copy of the filled database; DATABASE_URL and TASKCODE_CONFIG point at it."""
     template, facts = filled_template
     name = f"test_{os.getpid()}_filled_{next(_copies)}"
-    _admin(pg_cluster["url"], f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    url = f"{pg_cluster['url'].rsplit('/', 1)[0]}/{name}"
+    _admin(pg_cluster.url, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    url = f"{pg_cluster.url.rsplit('/', 1)[0]}/{name}"
     config_path = write_config("")
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("TASKCODE_CONFIG", str(config_path))
     yield dataclasses.replace(facts, url=url, config_path=config_path)
-    _admin(pg_cluster["url"], f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _admin(pg_cluster.url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

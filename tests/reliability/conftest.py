@@ -449,15 +449,15 @@ def module_database(pg_cluster):
     from tests.conftest import _admin
 
     made = []
-    base = pg_cluster["url"].rsplit("/", 1)[0]
+    base = pg_cluster.url.rsplit("/", 1)[0]
 
     def make(name: str) -> str:
         full = f"{name}_{os.getpid()}"
-        _admin(pg_cluster["url"], f'DROP DATABASE IF EXISTS "{full}" WITH (FORCE)')
-        _admin(pg_cluster["url"], f'CREATE DATABASE "{full}"')
+        _admin(pg_cluster.url, f'DROP DATABASE IF EXISTS "{full}" WITH (FORCE)')
+        _admin(pg_cluster.url, f'CREATE DATABASE "{full}"')
         made.append(full)
         return f"{base}/{full}"
 
     yield make
     for name in made:
-        _admin(pg_cluster["url"], f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _admin(pg_cluster.url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

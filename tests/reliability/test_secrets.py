@@ -22,14 +22,14 @@ import pytest
 
 from emulator import Emulator, generate
 from tests.conftest import PROJECT_ROOT, run_cli
-from tests.dags.conftest import AIRFLOW_HOME, airflow_db  # noqa: F401 - Airflow's test home, migrated once
+from tests.dags.conftest import airflow_db  # noqa: F401 - Airflow's test home, migrated once
 from tests.reliability.conftest import CONFIG, cli_env, rows
 
 pytestmark = pytest.mark.slow
 
 NIGHTLY_RUN = """
 import json
-from taste_airflow import test_run
+from scripts.airflow_dev import test_run
 
 state, tasks = test_run("taste_nightly")
 print("NIGHTLY RUN " + json.dumps({"state": state, "tasks": {name: task_state for name, task_state, _ in tasks}}))
@@ -87,7 +87,7 @@ def test_no_secret_reaches_any_output_or_file_at_debug_level(airflow_db, databas
             if not key.startswith(("SPOTIFY_", "RECCOBEATS_", "DATABASE_URL"))
         }
         airflow_env |= {
-            "AIRFLOW_HOME": str(AIRFLOW_HOME), "LOG_LEVEL": "DEBUG", "TASKCODE_CONFIG": str(config),
+            "AIRFLOW_HOME": str(airflow_db), "LOG_LEVEL": "DEBUG", "TASKCODE_CONFIG": str(config),
             "TASKCODE_DATA_DIR": str(data_dir),
             "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), str(PROJECT_ROOT / "plugins")]),
             "AIRFLOW_CONN_TASTE_DB": database_url,
@@ -122,7 +122,7 @@ def test_no_secret_reaches_any_output_or_file_at_debug_level(airflow_db, databas
     assert len(secrets) >= 8 and all(len(secret) >= 16 for secret in secrets)
 
     texts = {f"output of {result.args}": result.stdout + result.stderr for result in outputs}
-    written = files_written_since(AIRFLOW_HOME, started) | files_written_since(data_dir, started)
+    written = files_written_since(airflow_db, started) | files_written_since(data_dir, started)
     texts |= {str(path): text for path, text in written.items()}
     # Airflow's metadata (the run's XComs, among others), in airflow.db or its write-ahead log.
     assert any(path.name.startswith("airflow.db") for path in written), sorted(written)

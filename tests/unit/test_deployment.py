@@ -13,7 +13,7 @@ SERVICES = COMPOSE["services"]
 AIRFLOW = ("airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
 
 
-def test_the_services_of_the_design():
+def test_the_compose_file_starts_every_service():
     assert SERVICES["postgres"]["image"] == "postgres:16"
     assert set(AIRFLOW) | {"dashboard"} <= set(SERVICES)
     assert [SERVICES[name]["command"] for name in AIRFLOW[1:]] == [
