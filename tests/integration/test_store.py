@@ -1,6 +1,7 @@
 """Batched upserts: re-running never duplicates, partial answers never blank fields."""
 
 import datetime as dt
+import time
 
 from emulator import generate
 from emulator.database import load_into_database
@@ -94,7 +95,9 @@ def test_a_run_left_running_by_a_dead_process_is_closed_by_the_next(conn, settin
     alive_conn = db.connect(settings)
     with db.transaction(alive_conn) as cur:
         alive = store.start_run(cur, "train")  # still running: its session holds its lock
+    dead_backend = other.get_backend_pid()
     other.close()  # the process of the first run dies without finishing it
+    _wait_until_gone(conn, dead_backend)  # PostgreSQL drops its locks when the backend has exited
     with db.transaction(conn) as cur:
         mine = store.start_run(cur, "sync")
         cur.execute("SELECT run_id, status, summary->>'error' FROM runs ORDER BY run_id")
@@ -104,3 +107,14 @@ def test_a_run_left_running_by_a_dead_process_is_closed_by_the_next(conn, settin
     with db.transaction(alive_conn) as cur:
         store.finish_run(cur, alive, "succeeded", {})
     alive_conn.close()
+
+
+def _wait_until_gone(conn, backend_pid: int, timeout: float = 30) -> None:
+    """Wait for a closed session's server process to end (it exits after the client hangs up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with db.transaction(conn) as cur:
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (backend_pid,))
+            if cur.fetchone()[0] == 0:
+                return
+        assert time.monotonic() < deadline, f"backend {backend_pid} still there after {timeout} s"
