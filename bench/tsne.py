@@ -107,7 +107,7 @@ def _new_songs_hidden(night: dict, count: int):
     import psycopg2
 
     from taskcode import registry
-    from taskcode.config import FEATURE_NAMES
+    from taskcode.schema import FEATURE_NAMES
     from taskcode.library import generate
 
     people = len(night["library"].people)

@@ -17,26 +17,16 @@ from typing import Any, Mapping
 import yaml
 
 from taskcode.errors import ConfigError
+from taskcode.schema import CATEGORICAL_FEATURES, FEATURE_NAMES, FEATURE_SOURCES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-# Columns a track can offer to the model. Audio features come from a feature
-# source; the metadata ones come from /me/tracks and are always there.
-AUDIO_FEATURES = (
-    "danceability", "energy", "key", "loudness", "mode", "speechiness",
-    "acousticness", "instrumentalness", "liveness", "valence", "tempo",
-    "time_signature",
-)
-METADATA_FEATURES = ("duration_ms", "explicit", "release_year", "artist_count")
-FEATURE_NAMES = AUDIO_FEATURES + METADATA_FEATURES
-CATEGORICAL_FEATURES = ("key", "mode", "time_signature", "explicit")
 PREPROCESSING = ("standardize", "log", "one_hot", "none")
 ACTIVATIONS = (
     "relu", "tanh", "sigmoid", "elu", "selu", "gelu", "silu", "swish",
     "leaky_relu", "softplus", "linear",
 )
 LOSSES = ("auto", "binary_crossentropy", "categorical_crossentropy", "focal")
-FEATURE_SOURCES = ("spotify", "reccobeats", "csv")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 DEFAULT_FEATURE_COLUMNS = {
