@@ -108,7 +108,7 @@ def _new_songs_hidden(night: dict, count: int):
 
     from emulator import generate
     from taskcode import registry
-    from taskcode.config import FEATURE_NAMES
+    from taskcode.schema import FEATURE_NAMES
 
     people = len(night["library"].people)
     fresh = generate(people=people, tracks=math.ceil(count / people), overlap=0.0, seed=night["library"].seed)

@@ -6,15 +6,12 @@ import uuid
 from typing import TYPE_CHECKING
 
 from emulator.messages import Answer, Call, ids_param, json_answer
+from taskcode.schema import RECCOBEATS_FIELDS  # the fields ReccoBeats answers: one list for both sides
 
 if TYPE_CHECKING:
     from emulator.service import Emulator
 
 MAX_RECCOBEATS_IDS = 40
-RECCOBEATS_FIELDS = (
-    "acousticness", "danceability", "energy", "instrumentalness", "key", "liveness",
-    "loudness", "mode", "speechiness", "tempo", "valence",
-)
 
 
 def audio_features(emu: Emulator, call: Call) -> Answer:

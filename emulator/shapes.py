@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emulator.reccobeats import RECCOBEATS_FIELDS
+from taskcode.schema import RECCOBEATS_FIELDS
 
 
 def spotify_object(api_base: str, kind: str, object_id: str, **fields) -> dict:

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from taskcode.config import AUDIO_FEATURES, FEATURE_NAMES
 from taskcode.errors import ConfigError, DataError
+from taskcode.schema import AUDIO_FEATURES, CATALOG_FEATURES, FEATURE_NAMES, METADATA_FEATURES
 
 # The columns of the public dataset (it also starts with an unnamed index column).
 CATALOG_COLUMNS = (
@@ -23,7 +23,12 @@ CATALOG_COLUMNS = (
     "acousticness", "instrumentalness", "liveness", "valence", "tempo",
     "time_signature", "track_genre",
 )
-REQUIRED_COLUMNS = ("track_id", "artists", "track_name", "duration_ms", "explicit", *AUDIO_FEATURES)
+# The track's own columns, then its audio features (the order a missing-columns message lists them).
+REQUIRED_COLUMNS = (
+    "track_id", "artists", "track_name",
+    *(name for name in METADATA_FEATURES if name in CATALOG_FEATURES),
+    *(name for name in AUDIO_FEATURES if name in CATALOG_FEATURES),
+)
 
 
 def read_catalog(path: Path | str) -> pd.DataFrame:

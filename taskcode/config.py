@@ -1,76 +1,220 @@
 """The one config loader: `config/config.yml`, then environment variables.
 
-Every setting has a default, so an empty (or missing) config file is valid.
-Invalid values stop the program with one line that names the key and what
-is allowed, because a typo in a nightly job should fail loudly, not silently
-train the wrong model.
+Each setting is declared once, as a field of its settings type: its default,
+its check and the environment variable that overrides it; the keys a section
+of the file allows are that type's fields. Every setting has a default, so an
+empty (or missing) file is valid. Invalid values stop the program with one
+line that names the key and what is allowed, because a typo in a nightly job
+should fail loudly, not silently train the wrong model.
 """
 
 from __future__ import annotations
 
+import copy
 import os
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, get_type_hints
 
 import yaml
 
 from taskcode.errors import ConfigError
+from taskcode.schema import CATEGORICAL_FEATURES, FEATURE_NAMES, FEATURE_SOURCES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-# Columns a track can offer to the model. Audio features come from a feature
-# source; the metadata ones come from /me/tracks and are always there.
-AUDIO_FEATURES = (
-    "danceability", "energy", "key", "loudness", "mode", "speechiness",
-    "acousticness", "instrumentalness", "liveness", "valence", "tempo",
-    "time_signature",
-)
-METADATA_FEATURES = ("duration_ms", "explicit", "release_year", "artist_count")
-FEATURE_NAMES = AUDIO_FEATURES + METADATA_FEATURES
-CATEGORICAL_FEATURES = ("key", "mode", "time_signature", "explicit")
 PREPROCESSING = ("standardize", "log", "one_hot", "none")
 ACTIVATIONS = (
     "relu", "tanh", "sigmoid", "elu", "selu", "gelu", "silu", "swish",
     "leaky_relu", "softplus", "linear",
 )
 LOSSES = ("auto", "binary_crossentropy", "categorical_crossentropy", "focal")
-FEATURE_SOURCES = ("spotify", "reccobeats", "csv")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 DEFAULT_FEATURE_COLUMNS = {
-    "danceability": "standardize",
-    "energy": "standardize",
-    "loudness": "standardize",
-    "speechiness": "log",
-    "acousticness": "standardize",
-    "instrumentalness": "log",
-    "liveness": "log",
-    "valence": "standardize",
-    "tempo": "standardize",
-    "key": "one_hot",
-    "mode": "one_hot",
+    "danceability": "standardize", "energy": "standardize", "loudness": "standardize",
+    "speechiness": "log", "acousticness": "standardize", "instrumentalness": "log", "liveness": "log",
+    "valence": "standardize", "tempo": "standardize", "key": "one_hot", "mode": "one_hot",
     "duration_ms": "log",
 }
 
 
 @dataclass(frozen=True)
-class Person:
+class _Key:
+    """Where a value is read: the key a message names, the variable that overrides
+    it, the environment, and the folder relative paths start from."""
+
     name: str
-    client_id: str | None = None
-    client_secret: str | None = field(default=None, repr=False)
+    env: str | None
+    environ: Mapping[str, str] = field(repr=False)
+    base_dir: Path
+
+    def child(self, name: str, env: str | None = None) -> _Key:
+        return _Key(f"{self.name}.{name}" if self.name else name, env, self.environ, self.base_dir)
+
+    def item(self, index: int) -> _Key:
+        return _Key(f"{self.name}[{index}]", None, self.environ, self.base_dir)
+
+
+def setting(default: Any, check: Callable[[Any, _Key], Any], *, env: str | None = None, secret: bool = False) -> Any:
+    """A key of the config file: its default (as the file writes it), the check that
+    turns a value into what Settings holds, and the environment variable that wins."""
+    return field(repr=not secret, metadata={"default": default, "check": check, "env": env})
+
+
+# -- checks: each takes the value and its key, returns what to keep or raises one line.
+
+
+@dataclass(frozen=True)
+class _Number:
+    low: float | None = None
+    high: float | None = None
+    integer: bool = False
+    low_open: bool = False  # the lower bound itself is not allowed
+
+    def __call__(self, value: Any, key: _Key) -> int | float:
+        kind = "an integer" if self.integer else "a number"
+        if isinstance(value, bool) or not isinstance(value, int if self.integer else (int, float)):
+            raise ConfigError(f"config: '{key.name}' must be {kind}, got {value!r}")
+        too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        if too_low or (self.high is not None and value > self.high):
+            low = f"{'>' if self.low_open else '>='} {self.low}" if self.low is not None else ""
+            high = f"<= {self.high}" if self.high is not None else ""
+            bounds = " and ".join(bound for bound in (low, high) if bound)
+            raise ConfigError(f"config: '{key.name}' must be {bounds}, got {value!r}")
+        return value
+
+
+@dataclass(frozen=True)
+class _Choice:
+    allowed: tuple[str, ...]
+
+    def __call__(self, value: Any, key: _Key) -> str:
+        if value not in self.allowed:
+            raise ConfigError(f"config: '{key.name}' is {value!r}; allowed: {', '.join(self.allowed)}")
+        return value
+
+
+def _text(value: Any, key: _Key) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"config: '{key.name}' must be text, got {value!r}")
+    return value
+
+
+def _folder(value: Any, key: _Key) -> Path:
+    """Relative paths are relative to the project folder."""
+    return (key.base_dir / _text(value, key)).resolve()
+
+
+def _file(value: Any, key: _Key) -> Path | None:
+    return _folder(value, key) if _text(value, key) else None
+
+
+def _url(value: Any, key: _Key) -> str:
+    value = _text(value, key).rstrip("/")
+    if not value.startswith(("http://", "https://")):
+        raise ConfigError(f"config: {key.env} (or '{key.name}') must be an http(s) URL, got {value!r}")
+    return value
+
+
+def _database_url(value: Any, key: _Key) -> str | None:
+    if _text(value, key) and not value.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(
+            f"config: {key.env} (or {key.name}) must start with postgresql://; "
+            "unset it to use the embedded local PostgreSQL"
+        )
+    return value
+
+
+def _name(value: Any, key: _Key) -> str:
+    if not _text(value, key) or not value.strip():
+        raise ConfigError(f"config: '{key.name}' must be a non-empty name")
+    return value
+
+
+def _users(value: Any, key: _Key) -> tuple[Person, ...]:
+    if not isinstance(value, list):
+        shape = ", ".join(f.name for f in fields(Person))
+        raise ConfigError(f"config: '{key.name}' must be a list of names (or of {{{shape}}})")
+    people: list[Person] = []
+    for index, item in enumerate(value):
+        person = _section(Person, {"name": item} if isinstance(item, str) else item, key.item(index))
+        if any(person.name == other.name for other in people):
+            raise ConfigError(
+                f"config: '{key.item(index).name}.name' repeats the name {person.name!r}; names must be unique"
+            )
+        people.append(person)
+    return tuple(people)
+
+
+def _sources(value: Any, key: _Key) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"config: '{key.name}' must be a non-empty list of {', '.join(FEATURE_SOURCES)}")
+    return tuple(_Choice(FEATURE_SOURCES)(source, key.item(index)) for index, source in enumerate(value))
+
+
+def _columns(value: Any, key: _Key) -> dict[str, str]:
+    if not isinstance(value, dict) or not value:
+        raise ConfigError(f"config: '{key.name}' must map feature names to a preprocessing")
+    columns = {}
+    for name, how in value.items():
+        if name not in FEATURE_NAMES:
+            raise ConfigError(
+                f"config: unknown feature '{key.child(name).name}'; allowed: {', '.join(FEATURE_NAMES)}"
+            )
+        how = _Choice(PREPROCESSING)("none" if how is None else how, key.child(name))
+        if how == "one_hot" and name not in CATEGORICAL_FEATURES:
+            raise ConfigError(
+                f"config: '{key.child(name).name}' cannot be one_hot; "
+                f"one_hot is for {', '.join(CATEGORICAL_FEATURES)}"
+            )
+        columns[name] = how
+    return columns
+
+
+def _layers(value: Any, key: _Key) -> tuple[int, ...]:
+    wrong = not isinstance(value, list) or not value
+    if wrong or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in value):
+        raise ConfigError(
+            f"config: '{key.name}' must be a non-empty list of positive integers "
+            f"(units per layer), got {value!r}"
+        )
+    return tuple(value)
+
+
+def _cron(value: Any, key: _Key) -> str:
+    value = _text(value, key)
+    if len(value.split()) != 5 and not value.startswith("@"):
+        raise ConfigError(f"config: '{key.name}' must be a cron expression like '0 3 * * *', got {value!r}")
+    return value
+
+
+def _log_level(value: Any, key: _Key) -> str:
+    level = _text(value, key).upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"config: {key.env} (or {key.name}) is {level!r}; allowed: {', '.join(LOG_LEVELS)}")
+    return level
+
+
+# -- the settings types: one field per key of config/config.yml.
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str = setting(None, _name)
+    client_id: str | None = setting(None, _text)
+    client_secret: str | None = setting(None, _text, secret=True)
 
 
 @dataclass(frozen=True)
 class PathSettings:
-    data_dir: Path
-    catalog_csv: Path | None
+    data_dir: Path = setting("data", _folder, env="TASKCODE_DATA_DIR")
+    catalog_csv: Path | None = setting(None, _file, env="TASKCODE_CATALOG_CSV")
 
 
 @dataclass(frozen=True)
 class DatabaseSettings:
-    url: str | None = field(repr=False)  # None: the embedded local cluster
+    url: str | None = setting(None, _database_url, env="DATABASE_URL", secret=True)  # None: embedded
 
     @property
     def embedded(self) -> bool:
@@ -79,147 +223,138 @@ class DatabaseSettings:
 
 @dataclass(frozen=True)
 class SpotifySettings:
-    api_base: str
-    accounts_base: str
-    client_id: str | None
-    client_secret: str | None = field(repr=False)
-    redirect_uri: str
-    scope: str
-    timeout_seconds: float
-    max_retry_after_seconds: float
-    max_attempts: int
-    page_size: int
-    backoff_initial_seconds: float
-    backoff_max_seconds: float
+    api_base: str = setting("https://api.spotify.com/v1", _url, env="SPOTIFY_API_BASE")
+    accounts_base: str = setting("https://accounts.spotify.com", _url, env="SPOTIFY_ACCOUNTS_BASE")
+    client_id: str | None = setting(None, _text, env="SPOTIFY_CLIENT_ID")
+    client_secret: str | None = setting(None, _text, env="SPOTIFY_CLIENT_SECRET", secret=True)
+    redirect_uri: str = setting("http://127.0.0.1:8888/callback", _text, env="SPOTIFY_REDIRECT_URI")
+    scope: str = setting("user-library-read", _text)
+    timeout_seconds: float = setting(10, _Number(low=0, low_open=True))
+    max_retry_after_seconds: float = setting(120, _Number(low=0))
+    max_attempts: int = setting(6, _Number(low=1, integer=True))
+    page_size: int = setting(50, _Number(low=1, high=50, integer=True))
+    backoff_initial_seconds: float = setting(1.0, _Number(low=0))
+    backoff_max_seconds: float = setting(30.0, _Number(low=0))
 
 
 @dataclass(frozen=True)
 class FeatureSettings:
-    sources: tuple[str, ...]
-    reccobeats_api_base: str
-    retry_unknown_after_days: float
-    columns: dict[str, str]
+    sources: tuple[str, ...] = setting(list(FEATURE_SOURCES), _sources)
+    reccobeats_api_base: str = setting("https://api.reccobeats.com/v1", _url, env="RECCOBEATS_API_BASE")
+    retry_unknown_after_days: float = setting(7, _Number(low=0))
+    columns: dict[str, str] = setting(DEFAULT_FEATURE_COLUMNS, _columns)
 
 
 @dataclass(frozen=True)
 class ModelSettings:
-    hidden_layers: tuple[int, ...]
-    activation: str
-    dropout: float
-    learning_rate: float
-    batch_size: int
-    epochs: int
-    patience: int
-    seed: int
-    loss: str
-    min_tracks_per_person: int
-    min_f1_gain: float
-    validation_fraction: float
-    test_fraction: float
-    l2: float = 0.001
+    hidden_layers: tuple[int, ...] = setting([32, 16], _layers)
+    activation: str = setting("relu", _Choice(ACTIVATIONS))
+    dropout: float = setting(0.1, _Number(low=0, high=0.9))
+    learning_rate: float = setting(0.003, _Number(low=0, low_open=True))
+    batch_size: int = setting(64, _Number(low=1, integer=True))
+    epochs: int = setting(200, _Number(low=1, integer=True))
+    patience: int = setting(5, _Number(low=0, integer=True))
+    seed: int = setting(42, _Number(low=0, integer=True))
+    loss: str = setting("auto", _Choice(LOSSES))
+    min_tracks_per_person: int = setting(20, _Number(low=1, integer=True))
+    min_f1_gain: float = setting(0.0, _Number(low=0, high=1))
+    validation_fraction: float = setting(0.15, _Number(low=0, low_open=True, high=0.5))
+    test_fraction: float = setting(0.2, _Number(low=0, low_open=True, high=0.5))
+    l2: float = setting(0.001, _Number(low=0))
 
 
 @dataclass(frozen=True)
 class MapSettings:
-    perplexity: float
-    n_iter: int
-    seed: int
+    perplexity: float = setting(30, _Number(low=1))
+    n_iter: int = setting(500, _Number(low=50, integer=True))
+    seed: int = setting(42, _Number(low=0, integer=True))
 
 
 @dataclass(frozen=True)
 class ScheduleSettings:
-    nightly: str
+    nightly: str = setting("0 3 * * *", _cron)
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: str = setting("INFO", _log_level, env="LOG_LEVEL")
 
 
 @dataclass(frozen=True)
 class Settings:
-    config_path: Path | None
+    config_path: Path | None = field(metadata={"file": False})
     paths: PathSettings
-    users: tuple[Person, ...]
+    users: tuple[Person, ...] = setting([], _users)
     database: DatabaseSettings
     spotify: SpotifySettings
     features: FeatureSettings
     model: ModelSettings
     map: MapSettings
     schedule: ScheduleSettings
-    log_level: str
+    logging: LoggingSettings
+
+    @property
+    def log_level(self) -> str:
+        return self.logging.level
 
 
-# --------------------------------------------------------------------------
-# Small typed readers: each names the full key in its error message.
+# -- reading
 
 
-class _Group:
-    """A mapping from the YAML file that remembers where it came from."""
-
-    def __init__(self, raw: Any, path: str, allowed: tuple[str, ...]):
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, dict):
-            raise ConfigError(f"config: '{path}' must be a mapping of {', '.join(allowed)}")
-        unknown = sorted(set(raw) - set(allowed))
-        if unknown:
-            raise ConfigError(
-                f"config: unknown key '{_join(path, unknown[0])}'; allowed: {', '.join(allowed)}"
-            )
-        self.raw, self.path = raw, path
-
-    def key(self, name: str) -> str:
-        return _join(self.path, name)
-
-    def get(self, name: str, default: Any) -> Any:
-        value = self.raw.get(name, default)
-        return default if value is None else value
-
-    def number(self, name, default, *, low=None, high=None, integer=False, low_open=False):
-        value = self.get(name, default)
-        kind = "an integer" if integer else "a number"
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-            integer and not isinstance(value, int)
-        ):
-            raise ConfigError(f"config: '{self.key(name)}' must be {kind}, got {value!r}")
-        too_low = low is not None and (value <= low if low_open else value < low)
-        if too_low or (high is not None and value > high):
-            bound = f"{'>' if low_open else '>='} {low}" if low is not None else ""
-            if high is not None:
-                bound = f"{bound} and <= {high}" if bound else f"<= {high}"
-            raise ConfigError(f"config: '{self.key(name)}' must be {bound}, got {value!r}")
-        return value
-
-    def choice(self, name, default, allowed):
-        value = self.get(name, default)
-        if value not in allowed:
-            raise ConfigError(
-                f"config: '{self.key(name)}' is {value!r}; allowed: {', '.join(allowed)}"
-            )
-        return value
-
-    def text(self, name, default):
-        value = self.get(name, default)
-        if value is not None and not isinstance(value, str):
-            raise ConfigError(f"config: '{self.key(name)}' must be text, got {value!r}")
-        return value
+def _file_fields(cls: type) -> list:
+    return [f for f in fields(cls) if f.metadata.get("file", True)]
 
 
-def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
+def defaults(cls: type = Settings) -> dict:
+    """Every key of the config file with its default, as config/config.yml writes it."""
+    hints = get_type_hints(cls)
+    return {
+        f.name: copy.deepcopy(f.metadata["default"]) if "check" in f.metadata else defaults(hints[f.name])
+        for f in _file_fields(cls)
+    }
 
 
-# Extra variables for one load_settings call (e.g. built from Airflow Connections).
-_overrides: ContextVar[Mapping[str, str]] = ContextVar("taskcode_env_overrides", default={})
+def _mapping(raw: Any, key: _Key, allowed: list[str]) -> dict:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config: '{key.name}' must be a mapping of {', '.join(allowed)}")
+    unknown = sorted(set(raw) - set(allowed))
+    if unknown:
+        raise ConfigError(f"config: unknown key '{key.child(unknown[0]).name}'; allowed: {', '.join(allowed)}")
+    return raw
 
 
-def _env(name: str) -> str | None:
-    value = _overrides.get().get(name) or os.environ.get(name)
-    return value if value else None
+def _section(cls: type, raw: Any, key: _Key, **given: Any):
+    """One settings type from its mapping in the file: its fields are the allowed keys."""
+    hints = get_type_hints(cls)
+    own = _file_fields(cls)
+    raw = _mapping(raw, key, [f.name for f in own])
+    values = dict(given)
+    for f in own:
+        child = key.child(f.name, f.metadata.get("env"))
+        if "check" in f.metadata:
+            values[f.name] = f.metadata["check"](_value(raw.get(f.name), f.metadata["default"], child), child)
+        else:
+            values[f.name] = _section(hints[f.name], raw.get(f.name), child)
+    return cls(**values)
 
 
-# --------------------------------------------------------------------------
+def _value(written: Any, default: Any, key: _Key) -> Any:
+    """The environment variable when set, else the file's value, else the default."""
+    if key.env and key.environ.get(key.env):
+        return key.environ[key.env]
+    return default if written is None else written
 
 
-def default_config_path() -> Path | None:
+def _environment(env: Mapping[str, str] | None) -> dict[str, str]:
+    """The process environment, with the non-empty entries of `env` winning."""
+    return {**os.environ, **{name: value for name, value in (env or {}).items() if value}}
+
+
+def default_config_path(env: Mapping[str, str] | None = None) -> Path | None:
     """TASKCODE_CONFIG, else config/config.yml in the working or project folder."""
-    explicit = _env("TASKCODE_CONFIG")
+    explicit = _environment(env).get("TASKCODE_CONFIG")
     if explicit:
         path = Path(explicit)
         if not path.is_file():
@@ -237,53 +372,23 @@ def default_config_path() -> Path | None:
 
 def load_settings(path: Path | str | None = None, *, env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the config; environment variables (and then `env`) win over the file."""
-    token = _overrides.set(dict(env or {}))
+    environ = _environment(env)
+    config_path = Path(path) if path else default_config_path(environ)
+    raw = _read_yaml(config_path) if config_path is not None else {}
+    root = _Key("", None, environ, _base_dir(config_path))
+    return _section(Settings, raw, root, config_path=config_path)
+
+
+def _read_yaml(config_path: Path) -> Any:
     try:
-        return _load(path)
-    finally:
-        _overrides.reset(token)
-
-
-def _load(path: Path | str | None) -> Settings:
-    config_path = Path(path) if path else default_config_path()
-    raw: Any = {}
-    if config_path is not None:
-        try:
-            raw = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(exc, "problem", None) or "invalid YAML"
-            raise ConfigError(f"config: {config_path} is not valid YAML{where}: {problem}") from None
-        except OSError as exc:
-            raise ConfigError(f"config: cannot read {config_path}: {exc.strerror}") from None
-    base_dir = _base_dir(config_path)
-    top = _Group(
-        raw, "",
-        ("paths", "users", "database", "spotify", "features", "model", "map", "schedule", "logging"),
-    )
-    return Settings(
-        config_path=config_path,
-        paths=_paths(_Group(top.raw.get("paths"), "paths", ("data_dir", "catalog_csv")), base_dir),
-        users=_users(top.raw.get("users")),
-        database=_database(_Group(top.raw.get("database"), "database", ("url",))),
-        spotify=_spotify(_Group(top.raw.get("spotify"), "spotify", (
-            "api_base", "accounts_base", "client_id", "client_secret", "redirect_uri", "scope",
-            "timeout_seconds", "max_retry_after_seconds", "max_attempts", "page_size",
-            "backoff_initial_seconds", "backoff_max_seconds",
-        ))),
-        features=_features(_Group(top.raw.get("features"), "features", (
-            "sources", "reccobeats_api_base", "retry_unknown_after_days", "columns",
-        ))),
-        model=_model(_Group(top.raw.get("model"), "model", (
-            "hidden_layers", "activation", "dropout", "learning_rate", "batch_size", "epochs",
-            "patience", "seed", "loss", "min_tracks_per_person", "min_f1_gain",
-            "validation_fraction", "test_fraction", "l2",
-        ))),
-        map=_map(_Group(top.raw.get("map"), "map", ("perplexity", "n_iter", "seed"))),
-        schedule=_schedule(_Group(top.raw.get("schedule"), "schedule", ("nightly",))),
-        log_level=_log_level(_Group(top.raw.get("logging"), "logging", ("level",))),
-    )
+        return yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"config: {config_path} is not valid YAML{where}: {problem}") from None
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {config_path}: {exc.strerror}") from None
 
 
 def _base_dir(config_path: Path | None) -> Path:
@@ -292,163 +397,3 @@ def _base_dir(config_path: Path | None) -> Path:
         return Path.cwd()
     folder = config_path.resolve().parent
     return folder.parent if folder.name == "config" else folder
-
-
-def _paths(group: _Group, base_dir: Path) -> PathSettings:
-    data_dir = _env("TASKCODE_DATA_DIR") or group.text("data_dir", "data")
-    catalog = _env("TASKCODE_CATALOG_CSV") or group.text("catalog_csv", None)
-    return PathSettings(
-        data_dir=(base_dir / data_dir).resolve(),
-        catalog_csv=(base_dir / catalog).resolve() if catalog else None,
-    )
-
-
-def _users(raw: Any) -> tuple[Person, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise ConfigError("config: 'users' must be a list of names (or of {name, client_id, client_secret})")
-    people, seen = [], set()
-    for index, item in enumerate(raw):
-        key = f"users[{index}]"
-        if isinstance(item, str):
-            item = {"name": item}
-        group = _Group(item, key, ("name", "client_id", "client_secret"))
-        name = group.text("name", None)
-        if not name or not name.strip():
-            raise ConfigError(f"config: '{key}.name' must be a non-empty name")
-        if name in seen:
-            raise ConfigError(f"config: '{key}.name' repeats the name {name!r}; names must be unique")
-        seen.add(name)
-        people.append(Person(name, group.text("client_id", None), group.text("client_secret", None)))
-    return tuple(people)
-
-
-def _database(group: _Group) -> DatabaseSettings:
-    url = _env("DATABASE_URL") or group.text("url", None)
-    if url and not url.startswith(("postgresql://", "postgres://")):
-        raise ConfigError(
-            "config: DATABASE_URL (or database.url) must start with postgresql://; "
-            "unset it to use the embedded local PostgreSQL"
-        )
-    return DatabaseSettings(url=url)
-
-
-def _spotify(group: _Group) -> SpotifySettings:
-    def url(name, env, default):
-        value = (_env(env) or group.text(name, default)).rstrip("/")
-        if not value.startswith(("http://", "https://")):
-            raise ConfigError(f"config: {env} (or 'spotify.{name}') must be an http(s) URL, got {value!r}")
-        return value
-
-    page_size = group.number("page_size", 50, low=1, high=50, integer=True)
-    return SpotifySettings(
-        api_base=url("api_base", "SPOTIFY_API_BASE", "https://api.spotify.com/v1"),
-        accounts_base=url("accounts_base", "SPOTIFY_ACCOUNTS_BASE", "https://accounts.spotify.com"),
-        client_id=_env("SPOTIFY_CLIENT_ID") or group.text("client_id", None),
-        client_secret=_env("SPOTIFY_CLIENT_SECRET") or group.text("client_secret", None),
-        redirect_uri=_env("SPOTIFY_REDIRECT_URI")
-        or group.text("redirect_uri", "http://127.0.0.1:8888/callback"),
-        scope=group.text("scope", "user-library-read"),
-        timeout_seconds=group.number("timeout_seconds", 10, low=0, low_open=True),
-        max_retry_after_seconds=group.number("max_retry_after_seconds", 120, low=0),
-        max_attempts=group.number("max_attempts", 6, low=1, integer=True),
-        page_size=page_size,
-        backoff_initial_seconds=group.number("backoff_initial_seconds", 1.0, low=0),
-        backoff_max_seconds=group.number("backoff_max_seconds", 30.0, low=0),
-    )
-
-
-def _features(group: _Group) -> FeatureSettings:
-    sources = group.get("sources", list(FEATURE_SOURCES))
-    if not isinstance(sources, list) or not sources:
-        raise ConfigError(
-            f"config: 'features.sources' must be a non-empty list of {', '.join(FEATURE_SOURCES)}"
-        )
-    for index, source in enumerate(sources):
-        if source not in FEATURE_SOURCES:
-            raise ConfigError(
-                f"config: 'features.sources[{index}]' is {source!r}; allowed: {', '.join(FEATURE_SOURCES)}"
-            )
-    columns_raw = group.get("columns", DEFAULT_FEATURE_COLUMNS)
-    if not isinstance(columns_raw, dict) or not columns_raw:
-        raise ConfigError("config: 'features.columns' must map feature names to a preprocessing")
-    columns = {}
-    for name, how in columns_raw.items():
-        if name not in FEATURE_NAMES:
-            raise ConfigError(
-                f"config: unknown feature 'features.columns.{name}'; allowed: {', '.join(FEATURE_NAMES)}"
-            )
-        how = "none" if how is None else how
-        if how not in PREPROCESSING:
-            raise ConfigError(
-                f"config: 'features.columns.{name}' is {how!r}; allowed: {', '.join(PREPROCESSING)}"
-            )
-        if how == "one_hot" and name not in CATEGORICAL_FEATURES:
-            raise ConfigError(
-                f"config: 'features.columns.{name}' cannot be one_hot; "
-                f"one_hot is for {', '.join(CATEGORICAL_FEATURES)}"
-            )
-        columns[name] = how
-    base = (_env("RECCOBEATS_API_BASE") or group.text("reccobeats_api_base", "https://api.reccobeats.com/v1"))
-    return FeatureSettings(
-        sources=tuple(sources),
-        reccobeats_api_base=base.rstrip("/"),
-        retry_unknown_after_days=group.number("retry_unknown_after_days", 7, low=0),
-        columns=columns,
-    )
-
-
-def _model(group: _Group) -> ModelSettings:
-    layers = group.get("hidden_layers", [32, 16])
-    if (
-        not isinstance(layers, list)
-        or not layers
-        or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in layers)
-    ):
-        raise ConfigError(
-            "config: 'model.hidden_layers' must be a non-empty list of positive integers "
-            f"(units per layer), got {layers!r}"
-        )
-    validation = group.number("validation_fraction", 0.15, low=0, low_open=True, high=0.5)
-    test = group.number("test_fraction", 0.2, low=0, low_open=True, high=0.5)
-    return ModelSettings(
-        hidden_layers=tuple(layers),
-        activation=group.choice("activation", "relu", ACTIVATIONS),
-        dropout=group.number("dropout", 0.1, low=0, high=0.9),
-        learning_rate=group.number("learning_rate", 0.003, low=0, low_open=True),
-        batch_size=group.number("batch_size", 64, low=1, integer=True),
-        epochs=group.number("epochs", 200, low=1, integer=True),
-        patience=group.number("patience", 5, low=0, integer=True),
-        seed=group.number("seed", 42, low=0, integer=True),
-        loss=group.choice("loss", "auto", LOSSES),
-        min_tracks_per_person=group.number("min_tracks_per_person", 20, low=1, integer=True),
-        min_f1_gain=group.number("min_f1_gain", 0.0, low=0, high=1),
-        validation_fraction=validation,
-        test_fraction=test,
-        l2=group.number("l2", 0.001, low=0),
-    )
-
-
-def _map(group: _Group) -> MapSettings:
-    return MapSettings(
-        perplexity=group.number("perplexity", 30, low=1),
-        n_iter=group.number("n_iter", 500, low=50, integer=True),
-        seed=group.number("seed", 42, low=0, integer=True),
-    )
-
-
-def _schedule(group: _Group) -> ScheduleSettings:
-    nightly = group.text("nightly", "0 3 * * *")
-    if len(nightly.split()) != 5 and not nightly.startswith("@"):
-        raise ConfigError(
-            f"config: 'schedule.nightly' must be a cron expression like '0 3 * * *', got {nightly!r}"
-        )
-    return ScheduleSettings(nightly=nightly)
-
-
-def _log_level(group: _Group) -> str:
-    level = (_env("LOG_LEVEL") or group.text("level", "INFO")).upper()
-    if level not in LOG_LEVELS:
-        raise ConfigError(f"config: LOG_LEVEL (or logging.level) is {level!r}; allowed: {', '.join(LOG_LEVELS)}")
-    return level

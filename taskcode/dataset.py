@@ -30,28 +30,40 @@ import logging
 import numpy as np
 import pandas as pd
 
-from taskcode.config import FEATURE_NAMES, Settings
+from taskcode.config import Settings
 from taskcode.db import transaction
 from taskcode.errors import DataError
+from taskcode.schema import FEATURE_NAMES, FEATURES, Feature
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
 
-# One row per track that has audio features. duration_ms comes from the
-# feature source when it sent one, else from the track itself; the metadata
-# features come from /me/tracks. An empty artist list means "not sent", so it
-# becomes NULL (missing), not 0 artists.
-_FEATURE_SQL = """
+# SQL for the features that are not a column of `tracks` under their own name.
+_DERIVED = {"artist_count": "NULLIF(cardinality(t.artists), 0)"}  # empty list: not sent, so NULL
+
+
+def _select(feature: Feature) -> str:
+    """How one feature is read: audio ones from audio_features (f), metadata ones from
+    tracks (t); a source's value, when it sent one, wins over the track's."""
+    name = feature.name
+    if name in _DERIVED:
+        expression = _DERIVED[name]
+    elif feature.origin == "audio":
+        expression = f"f.{name}"
+    elif feature.sources:
+        expression = f"COALESCE(f.{name}, t.{name})"
+    else:
+        expression = f"t.{name}::int" if feature.kind is bool else f"t.{name}"
+    return f"{expression} AS {name}"
+
+
+_COMMA = ",\n       "
+# One row per track that has audio features, with the names of who likes it now.
+_FEATURE_SQL = f"""
 SELECT f.track_id,
-       f.danceability, f.energy, f.key, f.loudness, f.mode, f.speechiness,
-       f.acousticness, f.instrumentalness, f.liveness, f.valence, f.tempo,
-       f.time_signature,
-       COALESCE(f.duration_ms, t.duration_ms)  AS duration_ms,
-       t.explicit::int                         AS explicit,
-       t.release_year,
-       NULLIF(cardinality(t.artists), 0)       AS artist_count,
+       {_COMMA.join(_select(feature) for feature in FEATURES)},
        COALESCE(array_agg(p.name ORDER BY p.name) FILTER (WHERE p.name IS NOT NULL),
-                '{}')                          AS owners
+                '{{}}') AS owners
   FROM audio_features f
   JOIN tracks t ON t.track_id = f.track_id
   LEFT JOIN likes l ON l.track_id = f.track_id AND l.removed_at IS NULL

@@ -17,24 +17,20 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import re
 from dataclasses import dataclass, field
 
 import requests
 
-from taskcode import db, store
+from taskcode import db, schema, store
 from taskcode.config import Settings
 from taskcode.errors import TaskcodeError
 from taskcode.retry import ApiError, HTTPFailure, MalformedAnswer, RetryPolicy
 from taskcode.spotify import CallCounter, SpotifyClient, client_for
 
 log = logging.getLogger(__name__)
-NUMERIC = (
-    "danceability", "energy", "loudness", "speechiness", "acousticness", "instrumentalness",
-    "liveness", "valence", "tempo",
-)
-INTEGER = ("key", "mode", "time_signature", "duration_ms")
+# The continuous measures: a record with fewer than half of them is no use.
+_MEASURES = tuple(name for name in schema.SOURCE_FEATURES if schema.BY_NAME[name].kind is float)
 _SPOTIFY_TRACK_URL = re.compile(r"/track/([0-9A-Za-z]{22})")
 DEPRECATION = (
     "Spotify's /audio-features answers 403 for this app: Spotify removed the endpoint for apps "
@@ -65,23 +61,10 @@ class FeatureSummary:
 def feature_row(track_id: str, source: str, raw: dict) -> dict | None:
     """Our row from any source's record; None when it lacks usable numbers."""
     row = {"track_id": track_id, "source": source}
-    for name in NUMERIC:
-        row[name] = _number(raw.get(name))
-    for name in INTEGER:
-        value = _number(raw.get(name))
-        row[name] = int(value) if value is not None else None
-    if sum(row[name] is not None for name in NUMERIC) < len(NUMERIC) // 2:
+    row.update({name: schema.BY_NAME[name].read(raw.get(name)) for name in schema.SOURCE_FEATURES})
+    if sum(row[name] is not None for name in _MEASURES) < len(_MEASURES) // 2:
         return None
     return row
-
-
-def _number(value) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            return None
-    return float(value) if math.isfinite(value) else None
 
 
 # -- the sources ------------------------------------------------------------------

@@ -15,10 +15,11 @@ from typing import Sequence
 import pandas as pd
 
 from taskcode import dataset, registry
-from taskcode.config import FEATURE_NAMES, Settings
+from taskcode.config import Settings
 from taskcode.db import transaction
 from taskcode.errors import DataError, TaskcodeError
 from taskcode.items import track_id_from
+from taskcode.schema import FEATURE_NAMES, to_number
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ def _look_up(settings: Settings, conn, track_ids: list[str]) -> tuple[pd.DataFra
         return pd.DataFrame(), {track_id: reason for track_id in track_ids}
     found = {track_id: row for track_id, row in rows.items() if row and track_id in track_ids}
     frame = pd.DataFrame(
-        [{name: _number(row.get(name)) for name in FEATURE_NAMES} for row in found.values()],
+        [{name: to_number(row.get(name)) for name in FEATURE_NAMES} for row in found.values()],
         index=pd.Index(list(found), name="track_id"),
         columns=list(FEATURE_NAMES),
         dtype="float64",
@@ -180,12 +181,6 @@ def _look_up(settings: Settings, conn, track_ids: list[str]) -> tuple[pd.DataFra
     frame["features_from"] = "feature source"
     reason = "no feature source knows it"
     return frame, {track_id: reason for track_id in track_ids if track_id not in found}
-
-
-def _number(value) -> float | None:
-    if isinstance(value, bool):
-        return float(value)
-    return float(value) if isinstance(value, (int, float)) else None
 
 
 def _track_names(conn, track_ids: list[str]) -> dict[str, str | None]:

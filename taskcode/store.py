@@ -25,11 +25,11 @@ from typing import Iterable, Sequence
 
 from psycopg2.extras import execute_values
 
-from taskcode.config import AUDIO_FEATURES
 from taskcode.items import SavedTrack, TrackRow
+from taskcode.schema import SOURCE_FEATURES
 
 BATCH = 1000
-FEATURE_COLUMNS = AUDIO_FEATURES + ("duration_ms",)
+FEATURE_COLUMNS = SOURCE_FEATURES
 
 
 @dataclass(frozen=True)

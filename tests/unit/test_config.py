@@ -1,8 +1,12 @@
 """Config: defaults, environment overrides, and one-line errors for bad values."""
 
-import pytest
+import dataclasses
+import typing
 
-from taskcode.config import load_settings
+import pytest
+import yaml
+
+from taskcode.config import Settings, defaults, load_settings
 from taskcode.errors import ConfigError
 
 
@@ -21,6 +25,37 @@ def test_project_config_file_is_valid():
     settings = load_settings(PROJECT_ROOT / "config" / "config.yml")
     assert settings.paths.data_dir == PROJECT_ROOT / "data"
     assert "key" in settings.features.columns
+
+
+def test_project_config_file_holds_exactly_the_defaults():
+    """config/config.yml documents every key with its default value, and nothing else."""
+    from tests.conftest import PROJECT_ROOT
+
+    written = yaml.safe_load((PROJECT_ROOT / "config" / "config.yml").read_text(encoding="utf-8"))
+    assert written == defaults()
+    assert load_settings(PROJECT_ROOT / "config" / "config.yml").model.hidden_layers == (32, 16)
+
+
+def _overrides(cls) -> set[str]:
+    """The environment variables a settings type, and the sections in it, read."""
+    hints, found = typing.get_type_hints(cls), set()
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("env"):
+            found.add(f.metadata["env"])
+        elif dataclasses.is_dataclass(hints[f.name]):
+            found |= _overrides(hints[f.name])
+    return found
+
+
+def test_project_config_file_names_every_environment_override():
+    from tests.conftest import PROJECT_ROOT
+
+    header = (PROJECT_ROOT / "config" / "config.yml").read_text(encoding="utf-8").split("\npaths:")[0]
+    names = _overrides(Settings)
+    assert names == {"DATABASE_URL", "SPOTIFY_API_BASE", "SPOTIFY_ACCOUNTS_BASE", "RECCOBEATS_API_BASE",
+                     "SPOTIFY_CLIENT_ID", "SPOTIFY_CLIENT_SECRET", "SPOTIFY_REDIRECT_URI", "LOG_LEVEL",
+                     "TASKCODE_DATA_DIR", "TASKCODE_CATALOG_CSV"}
+    assert [name for name in sorted(names) if name not in header] == []
 
 
 def test_environment_overrides_file(write_config, monkeypatch):
@@ -72,6 +107,8 @@ def test_users_accept_names_and_mappings(write_config):
         ("spotify:\n  page_size: 100\n", "'spotify.page_size' must be >= 1 and <= 50"),
         ("users:\n  - alice\n  - alice\n", "repeats the name 'alice'"),
         ("database:\n  url: mysql://x\n", "must start with postgresql://"),
+        ("features:\n  reccobeats_api_base: api.reccobeats.com\n",
+         "RECCOBEATS_API_BASE (or 'features.reccobeats_api_base') must be an http(s) URL"),
         ("model: [\n", "is not valid YAML at line 2"),
         ("- just\n- a list\n", "'' must be a mapping"),
     ],
