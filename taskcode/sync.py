@@ -69,18 +69,6 @@ def register_configured_people(settings: Settings, conn) -> None:
             store.ensure_person(cur, person.name, client_id=person.client_id, client_secret=person.client_secret)
 
 
-def people_to_sync(settings: Settings, conn, names: list[str] | None) -> list[store.PersonRecord]:
-    register_configured_people(settings, conn)
-    with db.transaction(conn) as cur:
-        people = store.get_people(cur, names)
-    missing = sorted(set(names or []) - {p.name for p in people})
-    if missing:
-        raise TaskcodeError(
-            f"no person named {missing[0]!r}; register them with: python -m taskcode authorize --user {missing[0]}"
-        )
-    return people
-
-
 @dataclass(frozen=True)
 class Plan:
     people: list[store.PersonRecord]  # in name order
@@ -92,8 +80,15 @@ class Plan:
 
 
 def plan(settings: Settings, conn, names: list[str] | None) -> Plan:
-    """Who is synced: the named people (whether authorized or not), else everyone who has authorized."""
-    people = people_to_sync(settings, conn, names)
+    """Who is synced: the named people (authorized or not: they fail clearly), else everyone who has authorized."""
+    register_configured_people(settings, conn)
+    with db.transaction(conn) as cur:
+        people = store.get_people(cur, names)
+    missing = sorted(set(names or []) - {p.name for p in people})
+    if missing:
+        raise TaskcodeError(
+            f"no person named {missing[0]!r}; register them with: python -m taskcode authorize --user {missing[0]}"
+        )
     waiting = [p for p in people if not p.has_token and not names]
     for person in waiting:
         log.warning("%s: not authorized yet; run: python -m taskcode authorize --user %s", person.name, person.name)
@@ -264,7 +259,7 @@ def run(settings: Settings, conn, *, names: list[str] | None = None, full: bool 
     policy = RetryPolicy(settings.spotify)
     chosen = plan(settings, conn, names)
     summary = SyncSummary([])
-    with runs.recorded(conn, "sync") as run:
+    with runs.recorded(conn, "sync") as record:
         try:
             for person in chosen.people:
                 if person in chosen.waiting:
@@ -277,7 +272,7 @@ def run(settings: Settings, conn, *, names: list[str] | None = None, full: bool 
                 summary.features = features.fetch_missing(settings, conn, counter=counter, policy=policy).as_dict()
         finally:
             summary.api_calls = dict(counter.calls)
-            run.summary = summary.as_dict()
+            record.summary = summary.as_dict()
         _raise_failures(summary)
     return summary
 
