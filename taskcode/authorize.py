@@ -63,10 +63,9 @@ def authorize(settings: Settings, conn, name: str, *, refresh_token: str | None 
             store.set_spotify_profile(cur, person_id, profile.get("id"), profile.get("display_name"))
     except psycopg2.errors.UniqueViolation:
         with db.transaction(conn) as cur:
-            cur.execute("SELECT name FROM people WHERE spotify_user_id = %s", (profile.get("id"),))
-            row = cur.fetchone()
+            owner = store.name_of_spotify_user(cur, profile.get("id"))
         raise AuthorizationError(
-            f"this Spotify account is already registered as {row[0] if row else 'someone else'!r}; "
+            f"this Spotify account is already registered as {owner or 'someone else'!r}; "
             "each person needs their own account"
         ) from None
     return profile

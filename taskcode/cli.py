@@ -159,7 +159,7 @@ def cmd_features(settings: Settings, args) -> int:
     from taskcode import features
 
     with db.migrated(settings) as conn:
-        summary = features.fetch_missing(settings, conn)
+        summary = features.run(settings, conn)
     print(json.dumps(summary.as_dict(), indent=2))
     return 0
 

@@ -17,7 +17,6 @@ map or the one before it, never half of one.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import sys
 import time
@@ -34,6 +33,7 @@ from taskcode import dataset, registry, store
 from taskcode.config import MapSettings, Settings
 from taskcode.db import transaction
 from taskcode.errors import DataError
+from taskcode.runs import recorded
 
 log = logging.getLogger(__name__)
 EMBED_LOCK = 73013  # one embed at a time: two would place the same new songs twice
@@ -55,6 +55,13 @@ class MapResult:
 
 def embed(settings: Settings, conn, *, fresh: bool = False) -> MapResult:
     """Bring the champion's map up to date: new songs placed into it, or (first time, fresh) a new map."""
+    with recorded(conn, "embed") as run:
+        result = _embed(settings, conn, fresh)
+        run.summary = result.as_dict()
+    return result
+
+
+def _embed(settings: Settings, conn, fresh: bool) -> MapResult:
     started = time.perf_counter()
     champion = registry.champion(conn)
     if champion is None:
@@ -294,47 +301,7 @@ def _previous_map(conn, track_ids: pd.Index) -> pd.DataFrame | None:
 
 
 def _write(conn, version: int, points: pd.DataFrame, params: MapSettings) -> int:
-    """The whole map in one transaction, marked complete in the same one.
-
-    The points go in with one COPY (a fresh map has no rows to conflict with):
-    100k points with their hidden vectors in a few seconds, where an INSERT
-    with 100k rows of arrays spent most of its time turning them into SQL text.
-    """
+    """The whole map in one transaction, marked complete in the same one."""
     with transaction(conn) as cur:
-        cur.execute(
-            """INSERT INTO maps (model_version, params) VALUES (%s, %s) RETURNING map_id""",
-            (version, _json(params)),
-        )
-        map_id = cur.fetchone()[0]
-        _copy_points(cur, map_id, points)
-        cur.execute("UPDATE maps SET complete = true, updated_at = now() WHERE map_id = %s", (map_id,))
-        # Older maps of this version are superseded; keep one previous map per version for the record.
-        cur.execute(
-            """DELETE FROM maps WHERE model_version = %s AND map_id < %s AND map_id NOT IN (
-                   SELECT map_id FROM maps WHERE model_version = %s AND map_id < %s
-                    ORDER BY map_id DESC LIMIT 1)""",
-            (version, map_id, version, map_id),
-        )
-    return map_id
-
-
-def _copy_points(cur, map_id: int, points: pd.DataFrame) -> None:
-    store.copy_rows(cur, """map_points (map_id, track_id, x, y, hidden, probabilities, owners, predicted,
-                                        out_of_place, confidence, placed)""", zip(
-        itertools.repeat(map_id), points["track_id"], points["x"].astype(float).map(repr),
-        points["y"].astype(float).map(repr), map(_real_array, points["hidden"]),
-        map(_real_array, points["probabilities"]), map(store.text_array, points["owners"]),
-        points["predicted"], points["out_of_place"].astype(bool), points["confidence"].astype(float).map(repr),
-        points["placed"],
-    ))
-
-
-def _real_array(values) -> str:
-    """A real[] literal; 9 significant digits give back every float32 exactly."""
-    return "{" + ",".join(map("{:.9g}".format, np.asarray(values, dtype=np.float64).tolist())) + "}"
-
-
-def _json(params: MapSettings) -> str:
-    import json
-
-    return json.dumps({"perplexity": params.perplexity, "n_iter": params.n_iter, "seed": params.seed})
+        return store.save_map(cur, version, {"perplexity": params.perplexity, "n_iter": params.n_iter,
+                                             "seed": params.seed}, points)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from taskcode import db, schema, store
+from taskcode import db, runs, schema, store
 from taskcode.config import Settings
 from taskcode.errors import TaskcodeError
 from taskcode.retry import ApiError, HTTPFailure, MalformedAnswer, RetryPolicy
@@ -161,29 +161,44 @@ def _retry_after(response: requests.Response) -> float | None:
 # -- the stage ------------------------------------------------------------------------
 
 
-def _sources(settings: Settings, conn, counter: CallCounter, policy: RetryPolicy, summary: FeatureSummary):
-    """The configured sources that can run now, in order."""
-    with db.transaction(conn) as cur:
-        cur.execute("SELECT source, reason FROM feature_source_state WHERE unavailable_until > now()")
-        resting = dict(cur.fetchall())
+def source_plan(settings: Settings, resting: dict[str, str], spotify_person) -> list[tuple[str, str | None]]:
+    """The configured sources in order, each with the reason it cannot run now (None: it can)."""
+    plan = []
     for name in settings.features.sources:
         if name in resting:
-            summary.unavailable[name] = resting[name]
-            continue
-        if name == "spotify":
-            with db.transaction(conn) as cur:
-                people = [p for p in store.get_people(cur) if p.has_token]
-            if not people:
-                summary.unavailable[name] = "nobody has authorized Spotify yet"
-                continue
-            yield SpotifySource(client_for(settings, conn, people[0], counter=counter, policy=policy))
-        elif name == "reccobeats":
-            yield ReccoBeatsSource(settings, counter.session(), policy)
-        elif name == "csv":
-            if settings.paths.catalog_csv is None:
-                summary.unavailable[name] = "no catalog file configured (paths.catalog_csv)"
-                continue
-            yield CsvSource(settings)
+            reason = resting[name]
+        elif name == "spotify" and spotify_person is None:
+            reason = "nobody has authorized Spotify yet"
+        elif name == "csv" and settings.paths.catalog_csv is None:
+            reason = "no catalog file configured (paths.catalog_csv)"
+        else:
+            reason = None
+        plan.append((name, reason))
+    return plan
+
+
+def _source_state(settings: Settings, conn) -> tuple[dict[str, str], store.PersonRecord | None]:
+    """The sources resting after a refusal, and whose token asks Spotify (when it is a source)."""
+    with db.transaction(conn) as cur:
+        resting = store.resting_sources(cur)
+        authorized = [p for p in store.get_people(cur) if p.has_token] if "spotify" in settings.features.sources else []
+    return resting, (authorized[0] if authorized else None)
+
+
+def _open_source(name: str, settings: Settings, conn, person, counter: CallCounter, policy: RetryPolicy):
+    if name == "spotify":
+        return SpotifySource(client_for(settings, conn, person, counter=counter, policy=policy))
+    if name == "reccobeats":
+        return ReccoBeatsSource(settings, counter.session(), policy)
+    return CsvSource(settings)
+
+
+def run(settings: Settings, conn) -> FeatureSummary:
+    """The features stage on its own (the `features` command, the nightly task), with its `runs` row."""
+    with runs.recorded(conn, "features") as record:
+        summary = fetch_missing(settings, conn)
+        record.summary = summary.as_dict()
+    return summary
 
 
 def fetch_missing(settings: Settings, conn, *, counter: CallCounter | None = None,
@@ -195,10 +210,17 @@ def fetch_missing(settings: Settings, conn, *, counter: CallCounter | None = Non
     with db.transaction(conn) as cur:
         wanted = store.tracks_without_features(cur, settings.features.retry_unknown_after_days)
     summary.wanted = len(wanted)
+    if not wanted:
+        return summary
     remaining = list(wanted)
-    for source in (_sources(settings, conn, counter, policy, summary) if wanted else ()):
+    resting, person = _source_state(settings, conn)
+    for name, reason in source_plan(settings, resting, person):
+        if reason is not None:
+            summary.unavailable[name] = reason
+            continue
         if not remaining:
             break
+        source = _open_source(name, settings, conn, person, counter, policy)
         try:
             remaining = _fetch_from(source, remaining, conn, summary)
         except SourceUnavailable as exc:
@@ -209,10 +231,8 @@ def fetch_missing(settings: Settings, conn, *, counter: CallCounter | None = Non
     with db.transaction(conn) as cur:
         store.record_misses(cur, remaining)
     summary.unknown = len(remaining)
-    if wanted:
-        log.info("features: %d wanted, found %s, %d unknown to every source (asked again in %g days)",
-                 summary.wanted, summary.found or "none", summary.unknown,
-                 settings.features.retry_unknown_after_days)
+    log.info("features: %d wanted, found %s, %d unknown to every source (asked again in %g days)",
+             summary.wanted, summary.found or "none", summary.unknown, settings.features.retry_unknown_after_days)
     return summary
 
 
@@ -238,12 +258,7 @@ def _next_source_name(settings: Settings, name: str) -> str:
 def _rest(settings: Settings, conn, source: str, reason: str) -> None:
     until = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=settings.features.retry_unknown_after_days)
     with db.transaction(conn) as cur:
-        cur.execute(
-            """INSERT INTO feature_source_state (source, unavailable_until, reason) VALUES (%s, %s, %s)
-               ON CONFLICT (source) DO UPDATE SET unavailable_until = EXCLUDED.unavailable_until,
-                                                  reason = EXCLUDED.reason, updated_at = now()""",
-            (source, until, reason),
-        )
+        store.rest_source(cur, source, until, reason)
 
 
 def lookup(settings: Settings, conn, track_ids: list[str]) -> dict[str, dict]:
@@ -251,7 +266,11 @@ def lookup(settings: Settings, conn, track_ids: list[str]) -> dict[str, dict]:
     counter, policy, summary = CallCounter(), RetryPolicy(settings.spotify), FeatureSummary()
     found: dict[str, dict] = {}
     remaining = list(track_ids)
-    for source in _sources(settings, conn, counter, policy, summary):
+    resting, person = _source_state(settings, conn)
+    for name, reason in source_plan(settings, resting, person):
+        if reason is not None:
+            continue
+        source = _open_source(name, settings, conn, person, counter, policy)
         try:
             for start in range(0, len(remaining), source.batch_size):
                 found.update(source.fetch(remaining[start:start + source.batch_size], summary))

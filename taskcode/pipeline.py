@@ -2,7 +2,8 @@
 
 Each step opens its own settings and database connection, so that it runs in
 any worker process, and returns a small JSON-able summary (Airflow keeps it
-as the task's XCom and it shows in the task log). `env` carries settings
+as the task's XCom and it shows in the task log). Each step leaves a `runs`
+row, as the same stage run from the command line does. `env` carries settings
 built outside the config file, e.g. from Airflow Connections.
 
     people -> sync (one per person) -> features -> train -> evaluate_and_promote -> embed -> discover
@@ -14,7 +15,7 @@ import contextlib
 import logging
 from typing import Iterator, Mapping
 
-from taskcode import db
+from taskcode import db, runs
 from taskcode.config import Settings, load_settings
 from taskcode.log import setup_logging
 
@@ -37,12 +38,7 @@ def people(names: list[str] | None = None, env: Mapping[str, str] | None = None)
     from taskcode import sync
 
     with _open(env) as (settings, conn):
-        found = sync.people_to_sync(settings, conn, names or None)
-    ready = [p.name for p in found if p.has_token or names]
-    waiting = [p.name for p in found if not p.has_token and not names]
-    if waiting:
-        log.warning("not authorized yet, skipped: %s (python -m taskcode authorize --user NAME)", ", ".join(waiting))
-    return ready
+        return [p.name for p in sync.plan(settings, conn, names or None).ready]
 
 
 def sync_person(name: str, full: bool = False, env: Mapping[str, str] | None = None) -> dict:
@@ -50,9 +46,10 @@ def sync_person(name: str, full: bool = False, env: Mapping[str, str] | None = N
     from taskcode import sync
 
     with _open(env) as (settings, conn):
-        [person] = sync.people_to_sync(settings, conn, [name])
-        result = sync.sync_person(settings, conn, person, full=full)
-    return {"person": name, **result.as_dict()}
+        [person] = sync.plan(settings, conn, [name]).ready
+        with runs.recorded(conn, "sync") as run:
+            run.summary = {"person": name, **sync.sync_person(settings, conn, person, full=full).as_dict()}
+    return run.summary
 
 
 def features(env: Mapping[str, str] | None = None) -> dict:
@@ -60,7 +57,7 @@ def features(env: Mapping[str, str] | None = None) -> dict:
     from taskcode import features as stage
 
     with _open(env) as (settings, conn):
-        return stage.fetch_missing(settings, conn).as_dict()
+        return stage.run(settings, conn).as_dict()
 
 
 def train(force: bool = False, env: Mapping[str, str] | None = None) -> int | None:
@@ -75,9 +72,10 @@ def evaluate_and_promote(version: int, env: Mapping[str, str] | None = None) -> 
     """The F1 gate: the candidate becomes champion only if it beats the current one."""
     from taskcode import registry
 
-    with _open(env) as (settings, conn):
+    with _open(env) as (settings, conn), runs.recorded(conn, "evaluate_and_promote") as run:
         decision = registry.evaluate_and_promote(settings, conn, version)
-    return {"version": decision.version, "promoted": decision.promoted, "decision": decision.text}
+        run.summary = {"version": decision.version, "promoted": decision.promoted, "decision": decision.text}
+    return run.summary
 
 
 def embed(fresh: bool = False, env: Mapping[str, str] | None = None) -> dict:

@@ -19,7 +19,9 @@ from taskcode.config import Settings
 from taskcode.db import transaction
 from taskcode.errors import DataError, TaskcodeError
 from taskcode.items import track_id_from
+from taskcode.runs import recorded
 from taskcode.schema import FEATURE_NAMES, to_number
+from taskcode.store import replace_discoveries
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +97,19 @@ def discover(settings: Settings, conn, person: str, top: int = 10) -> list[dict]
 
 
 def store_discoveries(settings: Settings, conn, top: int = 25) -> dict:
-    """Everyone's top catalog songs for the dashboard, replaced in one transaction.
+    """Everyone's top catalog songs for the dashboard, replaced in one transaction; recorded in `runs`.
 
     Skipped (not an error) without a catalog file or a champion: both are
     normal states of a young deployment.
     """
+    with recorded(conn, "discover") as run:
+        run.summary = _store_discoveries(settings, conn, top)
+        if "skipped" in run.summary:
+            run.status = "skipped"
+    return run.summary
+
+
+def _store_discoveries(settings: Settings, conn, top: int) -> dict:
     if settings.paths.catalog_csv is None:
         return {"skipped": "no catalog file configured (paths.catalog_csv)"}
     loaded = registry.load_champion(conn)
@@ -108,14 +118,7 @@ def store_discoveries(settings: Settings, conn, top: int = 25) -> dict:
     version, people, model = loaded
     ranked = _rank_catalog(settings, conn, version, people, model, people, top)
     with transaction(conn) as cur:
-        cur.execute("DELETE FROM discoveries WHERE model_version = %s", (version,))
-        for person, songs in ranked.items():
-            for rank, song in enumerate(songs, start=1):
-                cur.execute(
-                    """INSERT INTO discoveries (model_version, person, track_id, name, artists, probability, rank)
-                       VALUES (%s, %s, %s, %s, %s, %s, %s)""",
-                    (version, person, song["track_id"], song["name"], song["artists"], song["probability"], rank),
-                )
+        replace_discoveries(cur, version, ranked)
     return {"model_version": version, "people": {person: len(songs) for person, songs in ranked.items()}}
 
 

@@ -1,7 +1,7 @@
-"""Writes of the pipeline's data: people, tracks, likes, features, runs.
+"""Writes of the pipeline's data: people, tracks, likes, features, the map, discoveries.
 
-Every write is an upsert keyed by the primary key, so that a re-run can only
-update rows, never add them twice. Tracks and likes, the big writes of a
+Every write of synced data is an upsert keyed by the primary key, so that a
+re-run can only update rows, never add them twice. Tracks and likes, the big writes of a
 first sync, go through COPY into a temporary staging table and then one
 `INSERT … SELECT … ON CONFLICT` each: 100k likes cost a handful of round
 trips and no SQL text per row (`bench/storage.py` measures it against one
@@ -12,6 +12,9 @@ Rows of the shared tables (tracks, audio features) are written in key order.
 The nightly run syncs people side by side, and two people who like the same
 new songs in a different order would otherwise each lock a song the other
 needs next: PostgreSQL breaks such a deadlock by aborting one of the syncs.
+
+The `runs` rows are written by `taskcode.runs`, beside the helper every stage
+records itself with; the model registry writes `model_versions`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import itertools
 import json
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -66,6 +70,13 @@ def get_people(cur, names: Sequence[str] | None = None) -> list[PersonRecord]:
         {"all": names is None, "names": list(names or [])},
     )
     return [PersonRecord(*row) for row in cur.fetchall()]
+
+
+def name_of_spotify_user(cur, user_id: str | None) -> str | None:
+    """Who registered this Spotify account already (it is unique among people)."""
+    cur.execute("SELECT name FROM people WHERE spotify_user_id = %s", (user_id,))
+    row = cur.fetchone()
+    return row[0] if row else None
 
 
 def set_spotify_profile(cur, person_id: int, user_id: str | None, display_name: str | None) -> None:
@@ -185,16 +196,6 @@ def text_array(values: Sequence[str | None]) -> str:
     ) + "}"
 
 
-def known_like_ids(cur, person_id: int, track_ids: Sequence[str]) -> set[str]:
-    """Which of these tracks the person's current likes already hold."""
-    cur.execute(
-        """SELECT track_id FROM likes
-            WHERE person_id = %s AND removed_at IS NULL AND track_id = ANY(%s)""",
-        (person_id, list(track_ids)),
-    )
-    return {row[0] for row in cur.fetchall()}
-
-
 def mark_removed(cur, person_id: int, present: set[str], now: dt.datetime) -> int:
     """Likes no longer on Spotify keep their row, with removed_at set."""
     cur.execute(
@@ -293,42 +294,69 @@ def record_misses(cur, track_ids: Iterable[str]) -> None:
     )
 
 
-# -- runs -----------------------------------------------------------------------
+def resting_sources(cur) -> dict[str, str]:
+    """Feature sources that refused us for good lately, with the reason: not asked until they wake."""
+    cur.execute("SELECT source, reason FROM feature_source_state WHERE unavailable_until > now()")
+    return dict(cur.fetchall())
 
 
-RUN_LOCK = 73015  # pg_advisory_lock(RUN_LOCK, run_id): held by the process doing that run
-
-
-def start_run(cur, kind: str) -> int:
-    """A `runs` row for this run, held by this session until `finish_run`.
-
-    Rows that a killed process left 'running' are closed here: nobody holds
-    their lock any more (PostgreSQL drops it with the dead session).
-    """
-    cur.execute("INSERT INTO runs (kind) VALUES (%s) RETURNING run_id", (kind,))
-    run_id = cur.fetchone()[0]
-    cur.execute("SELECT pg_advisory_lock(%s, %s)", (RUN_LOCK, _lock_key(run_id)))
-    cur.execute("SELECT run_id FROM runs WHERE status = 'running' AND run_id <> %s", (run_id,))
-    for (other,) in cur.fetchall():
-        cur.execute("SELECT pg_try_advisory_lock(%s, %s)", (RUN_LOCK, _lock_key(other)))
-        if cur.fetchone()[0]:
-            cur.execute(
-                """UPDATE runs SET status = 'failed', finished_at = now(),
-                                  summary = summary || '{"error": "abandoned: its process ended without finishing"}'
-                    WHERE run_id = %s""",
-                (other,),
-            )
-            cur.execute("SELECT pg_advisory_unlock(%s, %s)", (RUN_LOCK, _lock_key(other)))
-    return run_id
-
-
-def finish_run(cur, run_id: int, status: str, summary: dict) -> None:
+def rest_source(cur, source: str, until: dt.datetime, reason: str) -> None:
     cur.execute(
-        "UPDATE runs SET finished_at = now(), status = %s, summary = %s WHERE run_id = %s",
-        (status, json.dumps(summary, default=str), run_id),
+        """INSERT INTO feature_source_state (source, unavailable_until, reason) VALUES (%s, %s, %s)
+           ON CONFLICT (source) DO UPDATE SET unavailable_until = EXCLUDED.unavailable_until,
+                                              reason = EXCLUDED.reason, updated_at = now()""",
+        (source, until, reason),
     )
-    cur.execute("SELECT pg_advisory_unlock(%s, %s)", (RUN_LOCK, _lock_key(run_id)))
 
 
-def _lock_key(run_id: int) -> int:
-    return run_id % 2_147_483_647  # the two-key form of advisory locks takes 32-bit integers
+# -- the map and the discoveries -------------------------------------------------
+
+
+def save_map(cur, version: int, params: dict, points) -> int:
+    """A map of this model version with its points (a DataFrame, one row per track), marked complete.
+
+    The points go in with one COPY (a fresh map has no rows to conflict with):
+    an INSERT of rows of arrays spends most of its time turning them into SQL
+    text. Older maps of the version are superseded; the one before this map
+    is kept for the record.
+    """
+    cur.execute("INSERT INTO maps (model_version, params) VALUES (%s, %s) RETURNING map_id",
+                (version, json.dumps(params)))
+    map_id = cur.fetchone()[0]
+    copy_points(cur, map_id, points)
+    cur.execute("UPDATE maps SET complete = true, updated_at = now() WHERE map_id = %s", (map_id,))
+    cur.execute(
+        """DELETE FROM maps WHERE model_version = %s AND map_id < %s AND map_id NOT IN (
+               SELECT map_id FROM maps WHERE model_version = %s AND map_id < %s
+                ORDER BY map_id DESC LIMIT 1)""",
+        (version, map_id, version, map_id),
+    )
+    return map_id
+
+
+def copy_points(cur, map_id: int, points) -> None:
+    copy_rows(cur, """map_points (map_id, track_id, x, y, hidden, probabilities, owners, predicted,
+                                  out_of_place, confidence, placed)""", zip(
+        itertools.repeat(map_id), points["track_id"], points["x"].astype(float).map(repr),
+        points["y"].astype(float).map(repr), map(real_array, points["hidden"]),
+        map(real_array, points["probabilities"]), map(text_array, points["owners"]),
+        points["predicted"], points["out_of_place"].astype(bool), points["confidence"].astype(float).map(repr),
+        points["placed"],
+    ))
+
+
+def real_array(values) -> str:
+    """A real[] literal; 9 significant digits give back every float32 exactly."""
+    return "{" + ",".join(f"{float(v):.9g}" for v in values) + "}"
+
+
+def replace_discoveries(cur, version: int, ranked: dict[str, list[dict]]) -> None:
+    """This version's discoveries, each person's songs best first (a second night replaces, never adds)."""
+    cur.execute("DELETE FROM discoveries WHERE model_version = %s", (version,))
+    for person, songs in ranked.items():
+        for rank, song in enumerate(songs, start=1):
+            cur.execute(
+                """INSERT INTO discoveries (model_version, person, track_id, name, artists, probability, rank)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s)""",
+                (version, person, song["track_id"], song["name"], song["artists"], song["probability"], rank),
+            )

@@ -19,7 +19,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 
-from taskcode import db, store
+from taskcode import db, runs, store
 from taskcode.config import Settings
 from taskcode.errors import AuthorizationError, RetryLater, SpotifyError, TaskcodeError
 from taskcode.items import SavedTrack, parse_saved_item
@@ -69,7 +69,18 @@ def register_configured_people(settings: Settings, conn) -> None:
             store.ensure_person(cur, person.name, client_id=person.client_id, client_secret=person.client_secret)
 
 
-def people_to_sync(settings: Settings, conn, names: list[str] | None) -> list[store.PersonRecord]:
+@dataclass(frozen=True)
+class Plan:
+    people: list[store.PersonRecord]  # in name order
+    waiting: list[store.PersonRecord]  # never authorized: they wait without failing the run
+
+    @property
+    def ready(self) -> list[store.PersonRecord]:
+        return [p for p in self.people if p not in self.waiting]
+
+
+def plan(settings: Settings, conn, names: list[str] | None) -> Plan:
+    """Who is synced: the named people (authorized or not: they fail clearly), else everyone who has authorized."""
     register_configured_people(settings, conn)
     with db.transaction(conn) as cur:
         people = store.get_people(cur, names)
@@ -78,7 +89,10 @@ def people_to_sync(settings: Settings, conn, names: list[str] | None) -> list[st
         raise TaskcodeError(
             f"no person named {missing[0]!r}; register them with: python -m taskcode authorize --user {missing[0]}"
         )
-    return people
+    waiting = [p for p in people if not p.has_token and not names]
+    for person in waiting:
+        log.warning("%s: not authorized yet; run: python -m taskcode authorize --user %s", person.name, person.name)
+    return Plan(people, waiting)
 
 
 def sync_person(settings: Settings, conn, person: store.PersonRecord, *, full: bool = False,
@@ -110,6 +124,11 @@ def sync_person(settings: Settings, conn, person: store.PersonRecord, *, full: b
     finally:
         with db.transaction(conn) as cur:
             cur.execute("SELECT pg_advisory_unlock(%s, %s)", (SYNC_LOCK, person.person_id))
+    log.info(
+        "%s: %d new likes%s in %d page(s)%s", person.name, result.new_likes,
+        f", {result.removed} removed" if full else "", result.pages,
+        f"; skipped {dict(result.skipped)}" if result.skipped else "",
+    )
     return result
 
 
@@ -230,7 +249,7 @@ class SyncSummary:
 
 def run(settings: Settings, conn, *, names: list[str] | None = None, full: bool = False,
         with_features: bool = True, counter: CallCounter | None = None) -> SyncSummary:
-    """Sync everyone (one failing person does not stop the others), then fetch features.
+    """Sync everyone (one failing person does not stop the others), then fetch features; one `runs` row.
 
     Raises RetryLater when Spotify asks us to come back later (the people
     synced so far are kept), and a TaskcodeError naming the people who
@@ -238,50 +257,46 @@ def run(settings: Settings, conn, *, names: list[str] | None = None, full: bool 
     """
     counter = counter or CallCounter()
     policy = RetryPolicy(settings.spotify)
-    people = people_to_sync(settings, conn, names)
-    with db.transaction(conn) as cur:
-        run_id = store.start_run(cur, "sync")
+    chosen = plan(settings, conn, names)
     summary = SyncSummary([])
-    status = "failed"
-    try:
-        for person in people:
-            if not person.has_token and names is None:
-                log.warning("%s: not authorized yet; run: python -m taskcode authorize --user %s",
-                            person.name, person.name)
-                summary.people.append(PersonResult(person.name, waiting_for_authorization=True))
-                continue
-            try:
-                result = sync_person(settings, conn, person, full=full, counter=counter, policy=policy)
-            except RetryLater:
-                raise
-            except SpotifyError as exc:
-                log.error("%s", exc)
-                result = PersonResult(
-                    person.name, error=str(exc), authorization_failed=isinstance(exc, AuthorizationError)
-                )
-            else:
-                log.info(
-                    "%s: %d new likes%s in %d page(s)%s", person.name, result.new_likes,
-                    f", {result.removed} removed" if full else "", result.pages,
-                    f"; skipped {dict(result.skipped)}" if result.skipped else "",
-                )
-            summary.people.append(result)
-        if with_features:
-            from taskcode import features
+    with runs.recorded(conn, "sync") as record:
+        try:
+            for person in chosen.people:
+                if person in chosen.waiting:
+                    summary.people.append(PersonResult(person.name, waiting_for_authorization=True))
+                else:
+                    summary.people.append(_sync_or_note(settings, conn, person, full, counter, policy))
+            if with_features:
+                from taskcode import features
 
-            summary.features = features.fetch_missing(settings, conn, counter=counter, policy=policy).as_dict()
-        status = "failed" if summary.failures() else "succeeded"
-    finally:
-        summary.api_calls = dict(counter.calls)
-        with db.transaction(conn) as cur:
-            store.finish_run(cur, run_id, status, summary.as_dict())
+                summary.features = features.fetch_missing(settings, conn, counter=counter, policy=policy).as_dict()
+        finally:
+            summary.api_calls = dict(counter.calls)
+            record.summary = summary.as_dict()
+        _raise_failures(summary)
+    return summary
+
+
+def _sync_or_note(settings: Settings, conn, person: store.PersonRecord, full: bool, counter: CallCounter,
+                  policy: RetryPolicy) -> PersonResult:
+    """One person's sync; a Spotify error is noted on their result (the others still run)."""
+    try:
+        result = sync_person(settings, conn, person, full=full, counter=counter, policy=policy)
+    except RetryLater:
+        raise
+    except SpotifyError as exc:
+        log.error("%s", exc)
+        return PersonResult(person.name, error=str(exc), authorization_failed=isinstance(exc, AuthorizationError))
+    return result
+
+
+def _raise_failures(summary: SyncSummary) -> None:
     failed = summary.failures()
     if failed:
         first = failed[0]
         others = f" (and {len(failed) - 1} more: {', '.join(p.name for p in failed[1:])})" if len(failed) > 1 else ""
         kind = AuthorizationError if all(p.authorization_failed for p in failed) else SpotifyError
         raise kind(f"sync failed for {first.name}{others}: {first.error}")
-    return summary
 
 
 def format_summary(summary: SyncSummary) -> str:

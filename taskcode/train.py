@@ -31,13 +31,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import psycopg2
 
-from taskcode import dataset, registry, store
+from taskcode import dataset, registry
 from taskcode.config import Settings
-from taskcode.db import transaction
 from taskcode.errors import ConfigError
 from taskcode.metrics import classification_metrics, majority_f1
+from taskcode.runs import recorded
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +69,13 @@ def train(settings: Settings, conn, force: bool = False) -> TrainResult:
     Records a `runs` row (kind 'train'): succeeded, skipped or failed.
     The new version is a `candidate`; `registry.evaluate_and_promote` judges it.
     """
-    with transaction(conn) as cur:
-        run_id = store.start_run(cur, "train")
-    try:
+    with recorded(conn, "train") as run:
         result = _train(settings, conn, force)
-    except BaseException as exc:
-        _finish_run(conn, run_id, "failed", {"error": str(exc) or type(exc).__name__})
-        raise
-    summary = {"version": result.version, "fingerprint": result.fingerprint, "message": result.message}
-    if result.metrics:
-        summary |= {"f1": result.metrics["f1"], "counts": result.metrics["counts"]}
-    _finish_run(conn, run_id, "skipped" if result.version is None else "succeeded", summary)
+        run.summary = {"version": result.version, "fingerprint": result.fingerprint, "message": result.message}
+        if result.metrics:
+            run.summary |= {"f1": result.metrics["f1"], "counts": result.metrics["counts"]}
+        if result.version is None:
+            run.status = "skipped"
     return result
 
 
@@ -122,14 +117,6 @@ def _train(settings: Settings, conn, force: bool) -> TrainResult:
         test_set={"track_ids": list(test.index), "labels": list(test["person"])},
     )
     return TrainResult(version, data.fingerprint, f"trained version {version}", metrics, baselines)
-
-
-def _finish_run(conn, run_id: int, status: str, summary: dict) -> None:
-    try:
-        with transaction(conn) as cur:
-            store.finish_run(cur, run_id, status, summary)
-    except psycopg2.Error as exc:  # the database went away: the original error matters more
-        log.warning("could not record the end of run %s: %s", run_id, exc)
 
 
 # -- the network ------------------------------------------------------------------

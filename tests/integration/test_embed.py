@@ -115,13 +115,13 @@ def test_a_failed_write_leaves_the_previous_map_untouched(mapped, monkeypatch):
     settings, conn, library = mapped["settings"], mapped["conn"], mapped["library"]
     before = points(conn)
     like_new_songs(conn, library, "bob", 5, seed=4)
-    real = embed._copy_points
+    real = store.copy_points
 
     def fail_after_some_rows(cur, map_id, points):
         real(cur, map_id, points.head(10))
         raise psycopg2.OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(embed, "_copy_points", fail_after_some_rows)
+    monkeypatch.setattr(store, "copy_points", fail_after_some_rows)
     with pytest.raises(psycopg2.OperationalError):
         embed.embed(settings, conn)
     with db.transaction(conn) as cur:

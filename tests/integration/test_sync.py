@@ -319,3 +319,24 @@ def test_person_never_authorized_waits_without_failing_others(authorized):
 def test_unknown_person_is_a_clear_error(authorized):
     with pytest.raises(SpotifyError.__mro__[1], match="no person named 'zed'"):
         sync.run(authorized["settings"], authorized["conn"], names=["zed"])
+
+
+def test_the_nightly_steps_and_the_command_wait_for_the_same_people_and_record_runs(authorized, sample_library):
+    """The DAG's steps and the CLI's sync share one rule for who waits; every step leaves a run the Data page lists."""
+    from taskcode import pipeline, queries, store
+
+    settings, conn = authorized["settings"], authorized["conn"]
+    with db.transaction(conn) as cur:
+        store.ensure_person(cur, "carol")
+    command = sync.run(settings, conn)
+    ready = pipeline.people()
+    assert ready == [p.name for p in command.people if not p.waiting_for_authorization]
+    assert sorted(ready) == sorted(p.name for p in sample_library.people)
+    nightly = [pipeline.sync_person(name) for name in ready]
+    assert [(step["person"], step["new_likes"], step["error"]) for step in nightly] == [(n, 0, None) for n in ready]
+    assert pipeline.features()["wanted"] == 0
+    runs = queries.recent_runs(conn).iloc[::-1]
+    assert list(runs["kind"]) == ["sync"] * (1 + len(ready)) + ["features"]
+    assert set(runs["status"]) == {"succeeded"}
+    assert runs.iloc[0]["summary"]["waiting_for_authorization"] == ["carol"]
+    assert [r["person"] for r in runs["summary"].iloc[1:-1]] == ready
