@@ -109,6 +109,7 @@ def _new_songs_hidden(night: dict, count: int):
     from taskcode import registry
     from taskcode.config import FEATURE_NAMES
     from taskcode.library import generate
+    from taskcode.model import hidden_model, model_inputs
 
     people = len(night["library"].people)
     fresh = generate(people=people, tracks=math.ceil(count / people), overlap=0.0, seed=night["library"].seed)
@@ -121,8 +122,8 @@ def _new_songs_hidden(night: dict, count: int):
         _, _, model = registry.load_champion(conn)
     finally:
         conn.close()
-    hidden = registry.hidden_model(model)
-    return np.asarray(hidden.predict(registry.model_inputs(model, frame), verbose=0, batch_size=2048),
+    hidden = hidden_model(model)
+    return np.asarray(hidden.predict(model_inputs(model, frame), verbose=0, batch_size=2048),
                       dtype=np.float32)
 
 

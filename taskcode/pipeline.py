@@ -73,10 +73,10 @@ def train(force: bool = False, env: Mapping[str, str] | None = None) -> int | No
 
 def evaluate_and_promote(version: int, env: Mapping[str, str] | None = None) -> dict:
     """The F1 gate: the candidate becomes champion only if it beats the current one."""
-    from taskcode import registry
+    from taskcode import promotion
 
     with _open(env) as (settings, conn):
-        decision = registry.evaluate_and_promote(settings, conn, version)
+        decision = promotion.evaluate_and_promote(settings, conn, version)
     return {"version": decision.version, "promoted": decision.promoted, "decision": decision.text}
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from taskcode import db, embed, predict, queries, registry, train
+from taskcode import db, embed, predict, promotion, queries, train
 from taskcode.config import load_settings
 from taskcode.library import Library, generate, load_into_database
 from tests.conftest import _admin
@@ -121,7 +121,7 @@ def fill(conn, url: str, folder: Path) -> None:
         settings = load_settings(path, env={"DATABASE_URL": url})
         load_into_database(conn, likes)
         version = train.train(settings, conn).version
-        assert registry.evaluate_and_promote(settings, conn, version).promoted
+        assert promotion.evaluate_and_promote(settings, conn, version).promoted
         embed.embed(settings, conn)
         predict.store_discoveries(settings, conn, top=10)
 
