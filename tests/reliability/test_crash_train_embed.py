@@ -3,9 +3,10 @@
 `train` is killed while it fits and inside the promotion (the transaction
 that retires the old champion and crowns the new one, while it writes the
 decision); after every kill the registry has at most one champion, the one
-the dashboard serves, and the champion's artifact loads and predicts; the next run ends with the new champion. `embed` is killed during t-SNE and while a map's points are
-written, with the dashboard's own queries reading in a loop meanwhile: they
-only ever see complete maps with one point per song.
+the dashboard serves, and the champion's artifact loads and predicts; the
+next run ends with the new champion. `embed` is killed during t-SNE and
+while a map's points are written, with the dashboard's own queries reading
+in a loop meanwhile: they only ever see complete maps with one point per song.
 """
 
 from __future__ import annotations
