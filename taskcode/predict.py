@@ -18,8 +18,8 @@ from taskcode import dataset, registry
 from taskcode.config import FEATURE_NAMES, Settings
 from taskcode.db import transaction
 from taskcode.errors import DataError, TaskcodeError
-from taskcode.model import probabilities
 from taskcode.items import track_id_from
+from taskcode.model import probabilities
 
 log = logging.getLogger(__name__)
 
