@@ -33,14 +33,14 @@ print("BENCH-RESULT " + json.dumps({"seconds": seconds, "calls": summary.api_cal
 
 TRAIN = """
 import json, time
-from taskcode import db, registry, train
+from taskcode import db, promotion, train
 from taskcode.config import load_settings
 settings = load_settings()
 with db.connection(settings) as conn:
     started = time.perf_counter()
     result = train.train(settings, conn)
     trained = time.perf_counter() - started
-    decision = registry.evaluate_and_promote(settings, conn, result.version)
+    decision = promotion.evaluate_and_promote(settings, conn, result.version)
     seconds = time.perf_counter() - started
 m = result.metrics
 print("BENCH-RESULT " + json.dumps({"seconds": seconds, "train_seconds": trained,

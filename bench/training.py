@@ -1,4 +1,4 @@
-"""Training: seconds to train and evaluate a model (`train.train` + `registry.evaluate_and_promote`).
+"""Training: seconds to train and evaluate a model (`train.train` + `promotion.evaluate_and_promote`).
 
     .venv/bin/python bench/training.py
 

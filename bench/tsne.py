@@ -108,6 +108,7 @@ def _new_songs_hidden(night: dict, count: int):
 
     from emulator import generate
     from taskcode import registry
+    from taskcode.model import hidden_model, model_inputs
     from taskcode.schema import FEATURE_NAMES
 
     people = len(night["library"].people)
@@ -121,8 +122,8 @@ def _new_songs_hidden(night: dict, count: int):
         _, _, model = registry.load_champion(conn)
     finally:
         conn.close()
-    hidden = registry.hidden_model(model)
-    return np.asarray(hidden.predict(registry.model_inputs(model, frame), verbose=0, batch_size=2048),
+    hidden = hidden_model(model)
+    return np.asarray(hidden.predict(model_inputs(model, frame), verbose=0, batch_size=2048),
                       dtype=np.float32)
 
 

@@ -169,13 +169,13 @@ def cmd_features(settings: Settings, args) -> int:
     arg("--force", action="store_true", help="train even when data and config are unchanged since the champion"),
 )
 def cmd_train(settings: Settings, args) -> int:
-    from taskcode import registry, train
+    from taskcode import promotion, train
 
     with db.migrated(settings) as conn:
         result = train.train(settings, conn, force=args.force)
         decision = None
         if result.version is not None:
-            decision = registry.evaluate_and_promote(settings, conn, result.version)
+            decision = promotion.evaluate_and_promote(settings, conn, result.version)
     print(train.format_report(result, decision))
     return 0
 
@@ -245,10 +245,10 @@ def cmd_model_list(settings: Settings, args) -> int:
 
 @command("model rollback", "make the previous champion the champion again")
 def cmd_model_rollback(settings: Settings, args) -> int:
-    from taskcode import registry
+    from taskcode import promotion
 
     with db.migrated(settings) as conn:
-        done = registry.rollback(conn)
+        done = promotion.rollback(conn)
     print(f"rolled back: version {done.champion} is the champion again; version {done.retired} is retired")
     return 0
 

@@ -33,6 +33,7 @@ from taskcode import dataset, registry, store
 from taskcode.config import MapSettings, Settings
 from taskcode.db import transaction
 from taskcode.errors import DataError
+from taskcode.model import hidden_model, model_inputs, probabilities
 from taskcode.runs import recorded
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,8 @@ def _embed(settings: Settings, conn, fresh: bool) -> MapResult:
         cur.execute("SELECT pg_advisory_lock(%s)", (EMBED_LOCK,))
     try:
         model = registry.load_model(conn, champion.version)
-        hidden = _predict(registry.hidden_model(model), model, frame)
-        proba = registry.probabilities(model, frame)
+        hidden = _predict(hidden_model(model), model, frame)
+        proba = probabilities(model, frame)
         existing = None if fresh else _current_points(conn, champion.version)
         if existing is None:
             xy = fit_map(hidden, settings.map, previous=_previous_map(conn, frame.index))
@@ -234,8 +235,8 @@ class _Progress:
 # -- the rows ------------------------------------------------------------------------------
 
 
-def _predict(hidden_model, model, frame: pd.DataFrame) -> np.ndarray:
-    return np.asarray(hidden_model.predict(registry.model_inputs(model, frame), verbose=0, batch_size=2048))
+def _predict(last_hidden, model, frame: pd.DataFrame) -> np.ndarray:
+    return np.asarray(last_hidden.predict(model_inputs(model, frame), verbose=0, batch_size=2048))
 
 
 def _points(frame, people, hidden, proba, xy, placed) -> pd.DataFrame:

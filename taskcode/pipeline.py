@@ -70,12 +70,11 @@ def train(force: bool = False, env: Mapping[str, str] | None = None) -> int | No
 
 def evaluate_and_promote(version: int, env: Mapping[str, str] | None = None) -> dict:
     """The F1 gate: the candidate becomes champion only if it beats the current one."""
-    from taskcode import registry
+    from taskcode import promotion
 
-    with _open(env) as (settings, conn), runs.recorded(conn, "evaluate_and_promote") as run:
-        decision = registry.evaluate_and_promote(settings, conn, version)
-        run.summary = {"version": decision.version, "promoted": decision.promoted, "decision": decision.text}
-    return run.summary
+    with _open(env) as (settings, conn):
+        decision = promotion.evaluate_and_promote(settings, conn, version)
+    return decision.as_dict()
 
 
 def embed(fresh: bool = False, env: Mapping[str, str] | None = None) -> dict:

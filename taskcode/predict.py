@@ -19,6 +19,7 @@ from taskcode.config import Settings
 from taskcode.db import transaction
 from taskcode.errors import DataError, TaskcodeError
 from taskcode.items import track_id_from
+from taskcode.model import probabilities
 from taskcode.runs import recorded
 from taskcode.schema import FEATURE_NAMES, to_number
 from taskcode.store import replace_discoveries
@@ -54,7 +55,7 @@ def predict(settings: Settings, conn, references: Sequence[str]) -> list[Predict
     if len(fetched):
         frame = pd.concat([frame, fetched])
     names = _track_names(conn, wanted)  # also tells which tracks the database has
-    proba = registry.probabilities(model, frame) if len(frame) else None
+    proba = probabilities(model, frame) if len(frame) else None
 
     results = []
     for reference, track_id in ids.items():
@@ -129,7 +130,7 @@ def _rank_catalog(settings, conn, version, people, model, persons, top) -> dict[
     catalog = read_catalog(settings.paths.catalog_csv)
     if catalog.empty:
         return {person: [] for person in persons}
-    chances = registry.probabilities(model, catalog_features(catalog))
+    chances = probabilities(model, catalog_features(catalog))
     with transaction(conn) as cur:
         cur.execute(
             """SELECT p.name, l.track_id FROM likes l JOIN people p ON p.person_id = l.person_id

@@ -1,18 +1,5 @@
-"""Training: the original project's Keras MLP, built from config and judged fairly.
+"""Training: the original project's Keras MLP (see `taskcode.model`), judged fairly.
 
-The model takes one input per feature column with the *raw* value a feature
-source sends, and does its own preprocessing in its first layers (fill a
-missing value, log, standardise, one-hot). So the saved `.keras` file alone
-turns a raw feature row into probabilities: no scaler pickled beside it that
-could get out of step with the model.
-
-    danceability ─ fill ─ standardise ─┐
-    speechiness  ─ fill ─ log ─ standardise ─┤
-    key          ─ fill ─ one-hot ─────┼─ features ─ hidden_1 … hidden_k ─ output
-    …                                   ┘
-
-Two people: one sigmoid unit (the probability of the second person) and
-binary cross-entropy; more people: softmax and categorical cross-entropy.
 Early stopping watches the validation split and restores the best weights;
 the test split is touched only for the metrics. Beside the network, a
 logistic regression and scikit-learn's MLP learn from the very same
@@ -36,22 +23,10 @@ from taskcode import dataset, registry
 from taskcode.config import Settings
 from taskcode.errors import ConfigError
 from taskcode.metrics import classification_metrics, majority_f1
+from taskcode.model import build_model, model_inputs, probabilities
 from taskcode.runs import recorded
 
 log = logging.getLogger(__name__)
-
-# Every value Spotify documents for the categorical features, so a one-hot
-# column exists even for a value tonight's training songs happen to lack.
-# Anything else lands in one extra out-of-vocabulary column.
-VOCABULARIES = {
-    "key": list(range(-1, 12)),        # -1: no key detected
-    "mode": [0, 1],
-    "time_signature": [0, 1, 3, 4, 5, 6, 7],
-    "explicit": [0, 1],
-}
-# IntegerLookup's default oov_token is -1, which would silently turn key = -1
-# into "unknown"; this value is never a real feature.
-OOV_TOKEN = -1000
 
 
 @dataclass(frozen=True)
@@ -67,7 +42,7 @@ def train(settings: Settings, conn, force: bool = False) -> TrainResult:
     """Train a candidate unless the data and config equal the champion's.
 
     Records a `runs` row (kind 'train'): succeeded, skipped or failed.
-    The new version is a `candidate`; `registry.evaluate_and_promote` judges it.
+    The new version is a `candidate`; `promotion.evaluate_and_promote` judges it.
     """
     with recorded(conn, "train") as run:
         result = _train(settings, conn, force)
@@ -139,9 +114,9 @@ def fit(settings: Settings, data: dataset.Dataset):
     batch_size = batch_size_for(settings.model.batch_size, len(train_part))
     started = time.perf_counter()
     history = model.fit(
-        registry.model_inputs(model, train_part), _targets(train_part, len(data.people)),
+        model_inputs(model, train_part), _targets(train_part, len(data.people)),
         validation_data=(
-            registry.model_inputs(model, validation), _targets(validation, len(data.people))
+            model_inputs(model, validation), _targets(validation, len(data.people))
         ),
         epochs=settings.model.epochs,
         batch_size=batch_size,
@@ -151,7 +126,7 @@ def fit(settings: Settings, data: dataset.Dataset):
     )
     seconds = time.perf_counter() - started
     y_test = dataset.labels_of(test)
-    metrics = classification_metrics(data.people, y_test, registry.probabilities(model, test))
+    metrics = classification_metrics(data.people, y_test, probabilities(model, test))
     metrics |= {
         "majority_f1": majority_f1(data.people, dataset.labels_of(train_part), y_test),
         "counts": data.counts(),
@@ -181,94 +156,6 @@ def batch_size_for(configured: int, train_rows: int) -> int:
     return max(configured, scaled)
 
 
-def build_model(settings: Settings, people, train_part: pd.DataFrame):
-    """The compiled functional model: preprocessing, hidden layers, output."""
-    import keras
-
-    inputs, features = _preprocessing(settings.features.columns, train_part)
-    # A little weight decay (model.l2) keeps the small network from memorising
-    # a thousand songs; without it the validation loss turns up after a few epochs.
-    decay = keras.regularizers.L2(settings.model.l2) if settings.model.l2 > 0 else None
-    x = features
-    for number, units in enumerate(settings.model.hidden_layers, start=1):
-        x = keras.layers.Dense(
-            units, activation=settings.model.activation, kernel_regularizer=decay, name=f"hidden_{number}"
-        )(x)
-        if settings.model.dropout > 0:
-            x = keras.layers.Dropout(settings.model.dropout, name=f"dropout_{number}")(x)
-    units, activation, loss = output_and_loss(settings.model.loss, len(people))
-    outputs = keras.layers.Dense(units, activation=activation, name="output")(x)
-    model = keras.Model(inputs=inputs, outputs=outputs, name="whose_song")
-    model.compile(optimizer=keras.optimizers.Adam(settings.model.learning_rate), loss=loss)
-    return model
-
-
-def output_and_loss(loss: str, n_people: int) -> tuple[int, str, str]:
-    """(output units, output activation, Keras loss name) for `model.loss`."""
-    if loss == "binary_crossentropy" and n_people != 2:
-        raise ConfigError(
-            f"config: 'model.loss' binary_crossentropy needs exactly 2 people, there are {n_people}; "
-            "allowed: auto, categorical_crossentropy, focal"
-        )
-    if loss == "auto":
-        loss = "binary_crossentropy" if n_people == 2 else "categorical_crossentropy"
-    if loss == "focal":
-        loss = "binary_focal_crossentropy" if n_people == 2 else "categorical_focal_crossentropy"
-    if loss.startswith("binary"):
-        return 1, "sigmoid", loss
-    return n_people, "softmax", loss
-
-
-def _preprocessing(columns: dict[str, str], train_part: pd.DataFrame):
-    """One Input per feature column and the concatenated, preprocessed tensor.
-
-    Every statistic (fill value, mean, variance) comes from the training
-    split only, so nothing about the validation or test songs leaks in.
-    """
-    import keras
-
-    from taskcode.layers import FillMissing, Log1p
-
-    inputs, encoded = {}, []
-    for column, how in columns.items():
-        raw = train_part[column].to_numpy(dtype="float32").reshape(-1, 1)
-        steps = [FillMissing(_fill_value(raw, how), name=f"{column}_fill")]
-        if how == "log":
-            steps.append(Log1p(name=f"{column}_log"))
-        if how in ("standardize", "log"):
-            norm = keras.layers.Normalization(name=f"{column}_standardize")
-            norm.adapt(_apply(steps, raw))  # mean and variance after fill (and log)
-            steps.append(norm)
-        if how == "one_hot":
-            steps.append(keras.layers.IntegerLookup(
-                vocabulary=VOCABULARIES[column], num_oov_indices=1, oov_token=OOV_TOKEN,
-                output_mode="one_hot", name=f"{column}_one_hot",
-            ))
-        inputs[column] = keras.Input(shape=(1,), dtype="float32", name=column)
-        encoded.append(_apply(steps, inputs[column]))
-    if len(encoded) == 1:
-        return inputs, keras.layers.Identity(name="features")(encoded[0])
-    return inputs, keras.layers.Concatenate(name="features")(encoded)
-
-
-def _fill_value(raw: np.ndarray, how: str) -> float:
-    """The training median; for a one-hot column its most common value."""
-    known = raw[~np.isnan(raw)]
-    if known.size == 0:
-        log.warning("a feature column has no values in the training split; filling with 0")
-        return 0.0
-    if how == "one_hot":
-        values, counts = np.unique(known, return_counts=True)
-        return float(values[counts.argmax()])
-    return float(np.median(known))
-
-
-def _apply(steps, x):
-    for step in steps:
-        x = step(x)
-    return x
-
-
 def _targets(frame: pd.DataFrame, n_people: int) -> np.ndarray:
     labels = dataset.labels_of(frame)
     if n_people == 2:
@@ -294,7 +181,7 @@ def fit_baselines(settings: Settings, data: dataset.Dataset, model) -> dict:
     train_part, test = data.part("train"), data.part("test")
 
     def encode(frame):
-        return encoder.predict(registry.model_inputs(model, frame), verbose=0, batch_size=1024)
+        return encoder.predict(model_inputs(model, frame), verbose=0, batch_size=1024)
 
     x_train, x_test = encode(train_part), encode(test)
     y_train, y_test = dataset.labels_of(train_part), dataset.labels_of(test)

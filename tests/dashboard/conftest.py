@@ -35,7 +35,7 @@ import pytest
 
 from emulator import Library, generate
 from emulator.database import load_into_database
-from taskcode import db, embed, predict, queries, registry, train
+from taskcode import db, embed, predict, promotion, queries, train
 from taskcode.config import load_settings
 from tests.conftest import _admin
 from tests.dashboard import rare_nights
@@ -122,7 +122,7 @@ def fill(conn, url: str, folder: Path) -> None:
         settings = load_settings(path, env={"DATABASE_URL": url})
         load_into_database(conn, likes)
         version = train.train(settings, conn).version
-        assert registry.evaluate_and_promote(settings, conn, version).promoted
+        assert promotion.evaluate_and_promote(settings, conn, version).promoted
         embed.embed(settings, conn)
         predict.store_discoveries(settings, conn, top=10)
 

@@ -8,7 +8,7 @@ import pytest
 
 from emulator import generate
 from emulator.database import load_into_database, track_row
-from taskcode import db, embed, registry, store, train
+from taskcode import db, embed, promotion, store, train
 from taskcode.config import load_settings
 from taskcode.errors import DataError
 from taskcode.items import SavedTrack, parse_timestamp
@@ -40,7 +40,7 @@ def mapped(template_database, write_config, monkeypatch):
             db.migrate(conn)
             load_into_database(conn, generate(**LIBRARY))
             version = train.train(settings, conn).version
-            assert registry.evaluate_and_promote(settings, conn, version).promoted
+            assert promotion.evaluate_and_promote(settings, conn, version).promoted
             embed.embed(settings, conn)
 
     url = template_database("mapped_2x150", build)
@@ -150,7 +150,7 @@ def test_first_embed_fits_every_point(conn, write_config):
     settings = load_settings(write_config(SMALL_MODEL))
     load_into_database(conn, generate(people=2, tracks=60, seed=9))
     version = train.train(settings, conn).version
-    registry.evaluate_and_promote(settings, conn, version)
+    promotion.evaluate_and_promote(settings, conn, version)
     result = embed.embed(settings, conn)
     assert result.fitted == result.points == len(points(conn)) and result.placed == 0
 

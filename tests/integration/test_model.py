@@ -15,9 +15,10 @@ import pytest
 
 from emulator import generate
 from emulator.database import load_into_database
-from taskcode import dataset, db, registry, train
+from taskcode import dataset, db, promotion, registry, train
 from taskcode.config import load_settings
 from taskcode.errors import DataError, TaskcodeError
+from taskcode.model import hidden_model, model_inputs, probabilities
 from taskcode.predict import discover, predict
 
 pytestmark = pytest.mark.slow
@@ -55,9 +56,10 @@ def _statuses(conn):
     return dict(_rows(conn, "SELECT version, status FROM model_versions ORDER BY version"))
 
 
-def _alias(conn):
-    rows = _rows(conn, "SELECT version FROM model_aliases WHERE alias = 'champion'")
-    return rows[0][0] if rows else None
+def _champion(conn):
+    """The champion as every reader gets it (the registry's one source)."""
+    current = registry.champion(conn)
+    return current.version if current else None
 
 
 def _without_time(metrics):
@@ -71,7 +73,7 @@ def test_first_model_is_promoted_a_weak_one_rejected_and_unchanged_data_skipped(
     load_into_database(conn, generate(people=2, tracks=1000, seed=7))
 
     first = train.train(settings, conn)
-    decision = registry.evaluate_and_promote(settings, conn, first.version)
+    decision = promotion.evaluate_and_promote(settings, conn, first.version)
     metrics, baselines = first.metrics, first.baselines
     print(f"\n2x1000: keras F1 {metrics['f1']:.3f} in {metrics['training_seconds']:.1f} s, "
           f"logistic regression {baselines['logistic_regression']['f1']:.3f}, "
@@ -79,7 +81,7 @@ def test_first_model_is_promoted_a_weak_one_rejected_and_unchanged_data_skipped(
     assert metrics["f1"] >= 0.75
     assert metrics["f1"] >= baselines["logistic_regression"]["f1"] - 0.02
     assert decision.promoted and decision.reference == "the majority-class baseline"
-    assert _statuses(conn) == {first.version: "champion"} and _alias(conn) == first.version
+    assert _statuses(conn) == {first.version: "champion"} and _champion(conn) == first.version
 
     stored = registry.champion(conn)
     assert set(stored.metrics) == METRIC_KEYS
@@ -103,16 +105,16 @@ def test_first_model_is_promoted_a_weak_one_rejected_and_unchanged_data_skipped(
 
     weak_settings = _settings(write_config, WEAK)
     weak = train.train(weak_settings, conn, force=True)
-    verdict = registry.evaluate_and_promote(weak_settings, conn, weak.version)
+    verdict = promotion.evaluate_and_promote(weak_settings, conn, weak.version)
     assert not verdict.promoted and verdict.reference == f"champion version {first.version}"
     # The champion was measured again on the challenger's test set: same songs, same F1.
     assert verdict.reference_f1 == pytest.approx(metrics["f1"])
     assert _statuses(conn) == {first.version: "champion", weak.version: "rejected"}
-    assert _alias(conn) == first.version
+    assert _champion(conn) == first.version
     with pytest.raises(TaskcodeError, match="first champion: there is no earlier champion"):
-        registry.rollback(conn)
+        promotion.rollback(conn)
     with pytest.raises(TaskcodeError, match="is rejected, not a candidate"):
-        registry.evaluate_and_promote(weak_settings, conn, weak.version)
+        promotion.evaluate_and_promote(weak_settings, conn, weak.version)
 
 
 def test_rollback_walks_back_one_promotion_at_a_time(conn, write_config):
@@ -123,24 +125,24 @@ def test_rollback_walks_back_one_promotion_at_a_time(conn, write_config):
     versions = []
     for settings in (weak_settings, quick_settings):
         result = train.train(settings, conn, force=True)
-        assert registry.evaluate_and_promote(settings, conn, result.version).promoted
+        assert promotion.evaluate_and_promote(settings, conn, result.version).promoted
         versions.append(result.version)
     weak, better = versions
     assert _statuses(conn) == {weak: "retired", better: "champion"}
 
-    done = registry.rollback(conn)
+    done = promotion.rollback(conn)
     assert (done.retired, done.champion) == (better, weak)
-    assert _statuses(conn) == {weak: "champion", better: "retired"} and _alias(conn) == weak
+    assert _statuses(conn) == {weak: "champion", better: "retired"} and _champion(conn) == weak
     with pytest.raises(TaskcodeError, match="no earlier champion"):
-        registry.rollback(conn)
-    assert _alias(conn) == weak
+        promotion.rollback(conn)
+    assert _champion(conn) == weak
 
 
 def test_three_people_train_a_softmax_model_and_a_new_person_resets_the_reference(conn, write_config):
     settings = _settings(write_config, QUICK)
     load_into_database(conn, generate(people=2, tracks=250, seed=5))
     two = train.train(settings, conn)
-    assert registry.evaluate_and_promote(settings, conn, two.version).promoted
+    assert promotion.evaluate_and_promote(settings, conn, two.version).promoted
 
     load_into_database(conn, generate(people=3, tracks=250, seed=6))  # carol arrives
     three = train.train(settings, conn)
@@ -152,11 +154,11 @@ def test_three_people_train_a_softmax_model_and_a_new_person_resets_the_referenc
     assert set(three.metrics["roc_curve"]) == {"alice", "bob", "carol"}
     assert three.metrics["f1"] > three.metrics["majority_f1"]
 
-    decision = registry.evaluate_and_promote(settings, conn, three.version)
+    decision = promotion.evaluate_and_promote(settings, conn, three.version)
     # The two-person champion cannot score a three-person test set: the majority baseline is the bar.
     assert decision.reference == "the majority-class baseline"
     assert "cannot score today's test set" in decision.text
-    assert decision.promoted and _alias(conn) == three.version
+    assert decision.promoted and _champion(conn) == three.version
 
 
 # -- data ----------------------------------------------------------------------------------
@@ -241,11 +243,11 @@ def test_unchanged_data_after_a_rejection_is_not_trained_again(conn, write_confi
     settings = _settings(write_config, QUICK)
     load_into_database(conn, generate(people=2, tracks=120, seed=4))
     first = train.train(settings, conn)
-    registry.evaluate_and_promote(settings, conn, first.version)
+    promotion.evaluate_and_promote(settings, conn, first.version)
     load_into_database(conn, generate(people=2, tracks=130, seed=4))  # tonight: more songs
     second = train.train(settings, conn)
     demanding = _settings(write_config, QUICK + "  min_f1_gain: 1.0\n")
-    assert not registry.evaluate_and_promote(demanding, conn, second.version).promoted
+    assert not promotion.evaluate_and_promote(demanding, conn, second.version).promoted
     skipped = train.train(settings, conn)  # the next night, nothing new
     assert skipped.version is None and f"version {second.version} (rejected)" in skipped.message
 
@@ -273,7 +275,7 @@ features:
 """)
     load_into_database(conn, generate(people=2, tracks=250, seed=9))
     result = train.train(settings, conn)
-    decision = registry.evaluate_and_promote(settings, conn, result.version)
+    decision = promotion.evaluate_and_promote(settings, conn, result.version)
     assert decision.promoted, decision.text
 
     artifact = bytes(_rows(conn, "SELECT artifact FROM model_versions WHERE version = %s",
@@ -288,7 +290,7 @@ features:
     # The loaded file alone reproduces the stored test F1 from raw feature rows.
     test_ids = [t for t in dataset.load(settings, conn).part("test").index]
     frame = dataset.feature_frame(conn, test_ids)
-    proba = registry.probabilities(model, frame)
+    proba = probabilities(model, frame)
     truth = frame["owners"].str[0].map({"alice": 0, "bob": 1}).to_numpy()
     from taskcode.metrics import macro_f1
     assert macro_f1(people, truth, proba.argmax(axis=1)) == pytest.approx(result.metrics["f1"])
@@ -298,12 +300,12 @@ features:
     odd.loc[odd.index[0], ["time_signature", "release_year", "tempo"]] = np.nan
     odd.loc[odd.index[1], "key"] = 99         # not a Spotify key: the out-of-vocabulary column
     odd.loc[odd.index[2], "key"] = -1         # "no key detected" is a real value, not OOV
-    out = registry.probabilities(model, odd)
+    out = probabilities(model, odd)
     assert np.isfinite(out).all() and np.allclose(out.sum(axis=1), 1)
     lookup = model.get_layer("key_one_hot")
     assert -1 in [int(v) for v in lookup.get_vocabulary()[1:]]
 
-    hidden = registry.hidden_model(model).predict(registry.model_inputs(model, frame), verbose=0)
+    hidden = hidden_model(model).predict(model_inputs(model, frame), verbose=0)
     assert hidden.shape == (len(frame), 4)  # hidden_2 of QUICK has 4 units
 
 
@@ -313,7 +315,7 @@ features:
 def _champion_and_candidate(conn, settings, f1=1.0, model_config=None):
     """A promoted version and a fresh candidate (the same network, with the given F1)."""
     first = train.train(settings, conn)
-    registry.evaluate_and_promote(settings, conn, first.version)
+    promotion.evaluate_and_promote(settings, conn, first.version)
     model = registry.load_model(conn, first.version)
     test_set, config = _rows(
         conn, "SELECT test_set, config FROM model_versions WHERE version = %s", (first.version,)
@@ -331,17 +333,17 @@ def test_a_failure_inside_promotion_leaves_the_old_champion(conn, write_config, 
     load_into_database(conn, generate(people=2, tracks=200, seed=12))
     old, candidate = _champion_and_candidate(conn, settings)
 
-    def broken_alias(cur, alias, version):
+    def broken_decision(cur, version, text, **kwargs):  # after the champion moved, before the commit
         raise RuntimeError("the database went away mid-promotion")
 
-    monkeypatch.setattr(registry, "_set_alias", broken_alias)
+    monkeypatch.setattr(registry, "record_decision", broken_decision)
     with pytest.raises(RuntimeError):
-        registry.evaluate_and_promote(settings, conn, candidate)
-    assert _statuses(conn) == {old: "champion", candidate: "candidate"} and _alias(conn) == old
+        promotion.evaluate_and_promote(settings, conn, candidate)
+    assert _statuses(conn) == {old: "champion", candidate: "candidate"} and _champion(conn) == old
 
     monkeypatch.undo()
-    assert registry.evaluate_and_promote(settings, conn, candidate).promoted
-    assert _statuses(conn) == {old: "retired", candidate: "champion"} and _alias(conn) == candidate
+    assert promotion.evaluate_and_promote(settings, conn, candidate).promoted
+    assert _statuses(conn) == {old: "retired", candidate: "champion"} and _champion(conn) == candidate
     # The database itself refuses a second champion, whatever the code does.
     with pytest.raises(psycopg2.errors.UniqueViolation):
         with db.transaction(conn) as cur:
@@ -354,16 +356,16 @@ def test_min_f1_gain_is_part_of_the_gate(conn, write_config):
     load_into_database(conn, generate(people=2, tracks=200, seed=12))
     old, candidate = _champion_and_candidate(conn, settings)
     demanding = _settings(write_config, QUICK + "  min_f1_gain: 1.0\n")
-    decision = registry.evaluate_and_promote(demanding, conn, candidate)
+    decision = promotion.evaluate_and_promote(demanding, conn, candidate)
     assert not decision.promoted and "+ 1.000" in decision.text
-    assert _alias(conn) == old
+    assert _champion(conn) == old
 
 
 def test_a_champion_trained_on_another_split_is_not_measured_on_songs_it_learned(conn, write_config):
     settings = _settings(write_config, QUICK)
     load_into_database(conn, generate(people=2, tracks=200, seed=12))
     old, candidate = _champion_and_candidate(conn, settings, f1=0.6, model_config={"test_fraction": 0.3})
-    decision = registry.evaluate_and_promote(settings, conn, candidate)
+    decision = promotion.evaluate_and_promote(settings, conn, candidate)
     assert "other split fractions" in decision.text
     assert decision.reference == "the majority-class baseline" and decision.promoted
 
@@ -380,7 +382,7 @@ def champion_db(conn, write_config, tmp_path):
     settings = _settings(write_config, QUICK + f"paths:\n  catalog_csv: {catalog}\nfeatures:\n  sources: [csv]\n")
     load_into_database(conn, lib)
     result = train.train(settings, conn)
-    registry.evaluate_and_promote(settings, conn, result.version)
+    promotion.evaluate_and_promote(settings, conn, result.version)
     return settings, lib
 
 

@@ -267,32 +267,34 @@ def assert_sync_consistent(url: str, library) -> None:
 
 
 def registry_state(url: str) -> dict:
-    """The registry as the pipeline and dashboard see it: statuses, the champion alias, who replaced whom."""
+    """The registry as the pipeline and dashboard see it: statuses, the champion, who replaced whom."""
     versions = rows(url, "SELECT version, status, replaces, data_fingerprint FROM model_versions ORDER BY version")
-    alias = rows(url, "SELECT version FROM model_aliases WHERE alias = 'champion'")
+    with queries.read_only(url) as conn:
+        served = queries.champion(conn)  # the dashboard's own question
     champions = [v for v, status, _, _ in versions if status == "champion"]
     return {
         "statuses": {v: status for v, status, _, _ in versions},
         "replaces": {v: replaces for v, _, replaces, _ in versions},
         "fingerprints": {v: fingerprint for v, _, _, fingerprint in versions},
         "champions": champions,
-        "alias": alias[0][0] if alias else None,
+        "served": served["version"] if served else None,
     }
 
 
 def assert_registry_sane(url: str) -> dict:
-    """Never half-promoted: at most one champion, the alias agrees with the status, its artifact loads and predicts."""
+    """Never half-promoted: at most one champion, the one the dashboard serves, its artifact loads and predicts."""
     state = registry_state(url)
     assert len(state["champions"]) <= 1, state
-    assert state["alias"] == (state["champions"][0] if state["champions"] else None), state
+    assert state["served"] == (state["champions"][0] if state["champions"] else None), state
     if state["champions"]:
         from taskcode import dataset, registry
+        from taskcode.model import probabilities
 
         conn = psycopg2.connect(url)
         try:
             version, people, model = registry.load_champion(conn)
             frame = dataset.feature_frame(conn).head(20)
-            proba = registry.probabilities(model, frame)
+            proba = probabilities(model, frame)
         finally:
             conn.close()
         assert version == state["champions"][0] and len(people) == proba.shape[1]

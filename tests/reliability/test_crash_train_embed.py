@@ -1,12 +1,12 @@
 """SIGKILL `train` and `embed` at each of their stages: never a half-promoted model, never half a map.
 
 `train` is killed while it fits and inside the promotion (the transaction
-that retires the old champion and crowns the new one, while it moves the
-`champion` alias); after every kill the registry has at most one champion,
-the alias agrees with the status column and the champion's artifact loads
-and predicts; the next run ends with the new champion. `embed` is killed during t-SNE and while a map's points are
-written, with the dashboard's own queries reading in a loop meanwhile: they
-only ever see complete maps with one point per song.
+that retires the old champion and crowns the new one, while it writes the
+decision); after every kill the registry has at most one champion, the one
+the dashboard serves, and the champion's artifact loads and predicts; the
+next run ends with the new champion. `embed` is killed during t-SNE and
+while a map's points are written, with the dashboard's own queries reading
+in a loop meanwhile: they only ever see complete maps with one point per song.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 from emulator import generate
 from emulator.database import load_into_database, track_row
-from taskcode import db, embed, registry, store, train
+from taskcode import db, embed, promotion, registry, store, train
 from taskcode.config import load_settings
 from taskcode.items import SavedTrack, parse_timestamp
 from tests.conftest import run_cli
@@ -38,9 +38,9 @@ def _build(url: str, config_path, *, mapped: bool) -> None:
         db.migrate(conn)
         load_into_database(conn, generate(**LIBRARY))
         version = train.train(settings, conn).version
-        if not registry.evaluate_and_promote(settings, conn, version).promoted:
+        if not promotion.evaluate_and_promote(settings, conn, version).promoted:
             with db.transaction(conn) as cur:  # the story needs an old champion, however weak
-                registry._move_champion(cur, version, None)
+                registry.move_champion(cur, version, None)
         if mapped:
             embed.embed(settings, conn)
 
@@ -59,15 +59,16 @@ def mapped(template_database, config):
     return template_database("reliability_mapped", lambda url: _build(url, config, mapped=True))
 
 
-def _kill_inside_a_write(url: str, table: str, folder, env: dict, *args: str) -> None:
-    """Run the command `args` and kill it while its statement writing `table` is in progress
-    (a trigger, set first, makes it sleep there); wait until its session is gone, drop the trigger."""
-    slow_writes(url, table, 0.5)
+def _kill_inside_a_write(url: str, table: str, folder, env: dict, *args: str,
+                         event: str = "INSERT", occurrence: int = 1) -> None:
+    """Run the command `args` and kill it while its `occurrence`-th statement writing `table` is in
+    progress (a trigger, set first, makes each sleep there); wait until its session is gone, drop the trigger."""
+    slow_writes(url, table, 0.5, event=event)
     command = Command(folder, *args, env=env)
-    wait_for_write(url, table, command)
+    wait_for_write(url, table, command, occurrence, event)
     command.kill()
     wait_for_backends_gone(url)
-    fast_writes(url, table)
+    fast_writes(url, table, event=event)
 
 
 def test_train_killed_while_fitting_and_promoting_never_half_promotes(old_champion, config, tmp_path):
@@ -82,9 +83,9 @@ def test_train_killed_while_fitting_and_promoting_never_half_promotes(old_champi
     wait_for_backends_gone(url)
     assert assert_registry_sane(url) == before
 
-    # Inside the promotion: the old champion is retired and the new one crowned, uncommitted,
-    # while the alias moves.
-    _kill_inside_a_write(url, "model_aliases", tmp_path, env, "train")
+    # Inside the promotion: the old champion is retired (first UPDATE) and the new one crowned
+    # (second), uncommitted, while the decision is written (third).
+    _kill_inside_a_write(url, "model_versions", tmp_path, env, "train", event="UPDATE", occurrence=3)
     killed = assert_registry_sane(url)
     assert killed["champions"] == [old]
     [left] = [v for v, status in killed["statuses"].items() if status == "candidate"]  # trained, never judged

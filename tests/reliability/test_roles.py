@@ -22,7 +22,7 @@ import pytest
 from psycopg2 import sql
 
 from emulator import Emulator, generate
-from taskcode import db, embed, predict, queries, registry, train
+from taskcode import db, embed, predict, promotion, queries, registry, train
 from taskcode.config import load_settings
 from tests.conftest import PROJECT_ROOT, run_cli
 from tests.dashboard.conftest import APP
@@ -70,10 +70,10 @@ def deployment(spare_cluster, tmp_path_factory):
         settings = load_settings(config, env={"DATABASE_URL": taste_url})
         with db.connection(settings) as conn:
             version = train.train(settings, conn).version
-            registry.evaluate_and_promote(settings, conn, version)
+            promotion.evaluate_and_promote(settings, conn, version)
             if registry.champion(conn) is None:  # these tests are about roles, not the gate
                 with db.transaction(conn) as cur:
-                    registry._move_champion(cur, version, None)
+                    registry.move_champion(cur, version, None)
             embed.embed(settings, conn)
             predict.store_discoveries(settings, conn, top=5)
             with db.transaction(conn) as cur:  # a migration of the future, run by `taste` after the init

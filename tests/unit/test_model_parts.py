@@ -60,7 +60,7 @@ def test_majority_baseline_guesses_the_most_common_training_person():
 
 
 def test_loss_follows_the_number_of_people_and_binary_needs_two():
-    from taskcode.train import output_and_loss
+    from taskcode.model import output_and_loss
 
     assert output_and_loss("auto", 2) == (1, "sigmoid", "binary_crossentropy")
     assert output_and_loss("auto", 3) == (3, "softmax", "categorical_crossentropy")
@@ -70,14 +70,15 @@ def test_loss_follows_the_number_of_people_and_binary_needs_two():
         output_and_loss("binary_crossentropy", 3)
 
 
-def test_train_and_registry_modules_do_not_import_tensorflow():
+def test_train_model_and_registry_modules_do_not_import_tensorflow():
     import subprocess
     import sys
 
     from tests.conftest import PROJECT_ROOT
 
     code = (
-        "import sys; import taskcode.train, taskcode.registry, taskcode.predict, taskcode.dataset; "
+        "import sys; import taskcode.train, taskcode.model, taskcode.registry, taskcode.promotion, "
+        "taskcode.predict, taskcode.dataset; "
         "print('tensorflow' in sys.modules or 'keras' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT)
