@@ -1,8 +1,9 @@
 """Whose song is it? All the logic of the pipeline, as plain Python.
 
-One module per stage (sync, features, train, registry, embed, predict) and
-one module each for config, database, retries and the Spotify client. No
-Airflow import here: the DAGs in dags/ call these functions.
+One module per stage (sync, features, train, promotion, embed, predict) and
+one each for config, the feature schema, the database, retries and the
+Spotify client (README.md beside this file). No Airflow import here: the DAGs
+in dags/ call these functions.
 """
 
 __version__ = "0.1.0"

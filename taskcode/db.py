@@ -184,8 +184,6 @@ def open_migrated(settings: Settings, **kwargs):
 @contextlib.contextmanager
 def migrated(settings: Settings, **kwargs):
     """`with db.migrated(settings) as conn:` an up-to-date schema, closed after the block."""
-    conn = open_migrated(settings, **kwargs)
-    try:
+    with connection(settings, **kwargs) as conn:
+        migrate(conn)
         yield conn
-    finally:
-        conn.close()
