@@ -3,11 +3,12 @@
 .DEFAULT_GOAL := help
 PY := .venv/bin/python
 
-.PHONY: help setup demo test test-fast status dashboard airflow bench db-stop clean
+.PHONY: help setup demo test lint format test-fast status dashboard airflow bench db-stop clean
 
 help:
 	@echo "make demo       run the pipeline on the embedded default (local PostgreSQL, emulator, sample library)"
-	@echo "make test       run the whole test suite (real PostgreSQL, emulator over HTTP, Airflow, browser)"
+	@echo "make test       ruff, then the whole test suite (real PostgreSQL, emulator over HTTP, Airflow, browser)"
+	@echo "make format     let ruff fix what it can and format the code"
 	@echo "make status     print the status of the embedded default"
 	@echo "make dashboard  serve the dashboard on http://127.0.0.1:8501 (embedded default database)"
 	@echo "make airflow    a local Airflow with the DAGs (UI on http://127.0.0.1:8080)"
@@ -26,9 +27,18 @@ demo: setup
 airflow: setup
 	$(PY) scripts/airflow_local.py
 
-test: setup
+test: setup lint
 	@scripts/ensure-chromium.sh
 	$(PY) -m pytest
+
+# The linter and the formatter, as `make test` runs them (`make format` rewrites the files).
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: setup
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
 
 test-fast: setup
 	$(PY) -m pytest -m "not slow"

@@ -30,8 +30,17 @@ import math
 import time
 from collections import Counter
 
-from harness import (CLASS_PEOPLE, CLASS_TRACKS, Context, Row, authorize_everyone, config_file, environment,
-                     main_for, next_night)
+from harness import (
+    CLASS_PEOPLE,
+    CLASS_TRACKS,
+    Context,
+    Row,
+    authorize_everyone,
+    config_file,
+    environment,
+    main_for,
+    next_night,
+)
 
 NEW_LIKES = 10
 
@@ -41,13 +50,11 @@ def measure(ctx: Context) -> list[Row]:
     from taskcode import db
     from taskcode.config import load_settings
 
-    library = generate(people=CLASS_PEOPLE, tracks=CLASS_TRACKS, seed=7, unknown_features=0.0,
-                       spotify_coverage=1.0)
+    library = generate(people=CLASS_PEOPLE, tracks=CLASS_TRACKS, seed=7, unknown_features=0.0, spotify_coverage=1.0)
     url = ctx.database("bench_api")
     rows = []
     with Emulator(library) as emulator:
-        env = {**emulator.env(), "DATABASE_URL": url,
-               "TASKCODE_CONFIG": str(config_file(ctx.subfolder("api")))}
+        env = {**emulator.env(), "DATABASE_URL": url, "TASKCODE_CONFIG": str(config_file(ctx.subfolder("api")))}
         with environment(env):
             settings = load_settings()
             conn = db.connect(settings)
@@ -88,8 +95,10 @@ def _night(settings, conn, emulator, library, fallback: bool = False) -> dict:
         stored = dict(cur.fetchall())
         cur.execute("SELECT track_id FROM tracks")
         known_tracks = {row[0] for row in cur.fetchall()}
-    likes = {person.name: {like.track_id for like in library.likes if like.person == person.name}
-             for person in library.people}
+    likes = {
+        person.name: {like.track_id for like in library.likes if like.person == person.name}
+        for person in library.people
+    }
     new = {name: len(ids) - stored.get(name, 0) for name, ids in likes.items()}
     wanted = len(set().union(*likes.values()) - known_tracks)
 
@@ -110,19 +119,30 @@ def _night(settings, conn, emulator, library, fallback: bool = False) -> dict:
     minimum = pages + feature_minimum
     assert sum(p.new_likes for p in summary.people) == sum(new.values()), "the sync missed likes"
     return {
-        "calls": made, "minimum": minimum, "ratio": made / minimum,
-        "pages": calls["tracks"], "minimum_pages": pages, "issue_formula_pages": formula_pages,
+        "calls": made,
+        "minimum": minimum,
+        "ratio": made / minimum,
+        "pages": calls["tracks"],
+        "minimum_pages": pages,
+        "issue_formula_pages": formula_pages,
         "feature_calls": dict((k, v) for k, v in calls.items() if k in ("audio_features", "reccobeats")),
-        "minimum_feature_calls": feature_minimum, "tracks_without_features": wanted,
-        "token_calls": calls["token"], "profile_calls": calls["me"], "new_likes": sum(new.values()),
+        "minimum_feature_calls": feature_minimum,
+        "tracks_without_features": wanted,
+        "token_calls": calls["token"],
+        "profile_calls": calls["me"],
+        "new_likes": sum(new.values()),
         "refused_feature_calls": statuses[("audio_features", 403)],
     }
 
 
 def _row(measure: str, night: dict, goal: bool = True) -> Row:
     return Row(
-        "api", measure, round(night["ratio"], 4), "ratio",
-        goal="1.00" if goal else "(context)", met=(abs(night["ratio"] - 1) < 1e-9) if goal else None,
+        "api",
+        measure,
+        round(night["ratio"], 4),
+        "ratio",
+        goal="1.00" if goal else "(context)",
+        met=(abs(night["ratio"] - 1) < 1e-9) if goal else None,
         details=night,
     )
 

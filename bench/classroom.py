@@ -100,6 +100,13 @@ def prepare(ctx: Context) -> dict:
         runs[name] = run_stage(code, env)
         if runs[name].returncode != 0 or not runs[name].output:
             raise stage_failed(runs[name], f"the class night's {name}")
-    ctx.cache["classroom"] = {"url": url, "env": env, "emulator": emulator, "library": library,
-                              "folder": folder, "catalog": catalog, "runs": runs}
+    ctx.cache["classroom"] = {
+        "url": url,
+        "env": env,
+        "emulator": emulator,
+        "library": library,
+        "folder": folder,
+        "catalog": catalog,
+        "runs": runs,
+    }
     return ctx.cache["classroom"]

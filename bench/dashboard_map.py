@@ -55,10 +55,10 @@ ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "dashboards" / "app.py"
 sys.path[:0] = [str(ROOT), str(ROOT / "dashboards")]  # the emulator package and the dashboard's modules
 import mapfigure  # noqa: E402  (the dashboard's own figure builder)
+from harness import Context, Row, describe_machine, print_rows, save  # noqa: E402
 
 from emulator import generate  # noqa: E402
 from emulator.database import load_into_database  # noqa: E402
-from harness import Context, Row, describe_machine, print_rows, save  # noqa: E402
 from taskcode import db  # noqa: E402
 from taskcode.localpg import free_port  # noqa: E402
 
@@ -67,10 +67,12 @@ COLOURS = {"alice": "#1f77b4", "bob": "#ff7f0e"}
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 GOAL_SECONDS = 3.0
 # Drawn: Plotly has laid out every song trace (all N songs) and its WebGL canvas exists.
-DRAWN = ("n => { const gd = document.querySelector('.js-plotly-plot');"
-         " return gd && gd._fullData && gd.querySelector('canvas.gl-canvas-context')"
-         " && gd._fullData.filter(t => t.type === 'scattergl' && t.name !== 'found')"
-         ".reduce((s, t) => s + t._length, 0) === n; }")
+DRAWN = (
+    "n => { const gd = document.querySelector('.js-plotly-plot');"
+    " return gd && gd._fullData && gd.querySelector('canvas.gl-canvas-context')"
+    " && gd._fullData.filter(t => t.type === 'scattergl' && t.name !== 'found')"
+    ".reduce((s, t) => s + t._length, 0) === n; }"
+)
 
 
 # -- songs --------------------------------------------------------------------------------
@@ -94,13 +96,19 @@ def map_rows(library) -> pd.DataFrame:
     p_alice = 1 / (1 + np.exp(-2 * xy[:, 0] / 10))
     probabilities = np.column_stack([p_alice, 1 - p_alice])
     predicted = np.where(p_alice >= 0.5, "alice", "bob")
-    rows = pd.DataFrame({
-        "track_id": [t["id"] for t in tracks], "name": [t["name"] for t in tracks],
-        "artists": [", ".join(a["name"] for a in t["artists"]) for t in tracks],
-        "x": xy[:, 0], "y": xy[:, 1], "probabilities": probabilities.tolist(),
-        "owners": [sorted(owners.get(t["id"], ())) for t in tracks], "predicted": predicted,
-        "confidence": probabilities.max(axis=1),
-    })
+    rows = pd.DataFrame(
+        {
+            "track_id": [t["id"] for t in tracks],
+            "name": [t["name"] for t in tracks],
+            "artists": [", ".join(a["name"] for a in t["artists"]) for t in tracks],
+            "x": xy[:, 0],
+            "y": xy[:, 1],
+            "probabilities": probabilities.tolist(),
+            "owners": [sorted(owners.get(t["id"], ())) for t in tracks],
+            "predicted": predicted,
+            "confidence": probabilities.max(axis=1),
+        }
+    )
     rows["out_of_place"] = [bool(o) and p not in o for p, o in zip(rows["predicted"], rows["owners"])]
     rows["placed"] = "fit"
     rows["hidden"] = [[0.0] * 16] * len(rows)
@@ -114,14 +122,17 @@ def naive_figure(points: pd.DataFrame) -> go.Figure:
     """What a first attempt looks like: full floats, one hover string per song."""
     traces = []
     for person in PEOPLE:
-        mine = points[points["owners"].map(lambda o: person in o)]
+        mine = points[points["owners"].map(lambda o, person=person: person in o)]
         hover = [
             f"Track: {n}<br>Artists: {a}<br>Owners: {', '.join(o)}<br>"
             + "<br>".join(f"{p}: {q}" for p, q in zip(PEOPLE, probs))
             for n, a, o, probs in zip(mine["name"], mine["artists"], mine["owners"], mine["probabilities"])
         ]
-        traces.append(go.Scattergl(x=mine["x"].tolist(), y=mine["y"].tolist(), mode="markers",
-                                   name=person, text=hover, hoverinfo="text"))
+        traces.append(
+            go.Scattergl(
+                x=mine["x"].tolist(), y=mine["y"].tolist(), mode="markers", name=person, text=hover, hoverinfo="text"
+            )
+        )
     return go.Figure(traces)
 
 
@@ -131,9 +142,13 @@ def payload(points: pd.DataFrame) -> dict:
     built = time.perf_counter() - started
     lean_bytes = len(pio.to_json(lean, validate=False).encode())
     naive_bytes = len(pio.to_json(naive_figure(points), validate=False).encode())
-    return {"songs": len(points), "lean_bytes_per_song": lean_bytes / len(points),
-            "naive_bytes_per_song": naive_bytes / len(points), "lean_over_naive": lean_bytes / naive_bytes,
-            "build_seconds": built}
+    return {
+        "songs": len(points),
+        "lean_bytes_per_song": lean_bytes / len(points),
+        "naive_bytes_per_song": naive_bytes / len(points),
+        "lean_over_naive": lean_bytes / naive_bytes,
+        "build_seconds": built,
+    }
 
 
 # -- 2. browser -------------------------------------------------------------------------------
@@ -148,7 +163,8 @@ def fill_database(url: str, library, points: pd.DataFrame) -> None:
             cur.execute(
                 """INSERT INTO model_versions (status, people, config, data_fingerprint, metrics, artifact)
                    VALUES ('champion', %s, '{}', 'bench', '{"f1": 0.8}', '') RETURNING version""",
-                (PEOPLE,))
+                (PEOPLE,),
+            )
             version = cur.fetchone()[0]
             cur.execute("INSERT INTO maps (model_version) VALUES (%s) RETURNING map_id", (version,))
             map_id = cur.fetchone()[0]
@@ -156,9 +172,22 @@ def fill_database(url: str, library, points: pd.DataFrame) -> None:
                 cur,
                 """INSERT INTO map_points (map_id, track_id, x, y, hidden, probabilities, owners, predicted,
                                            out_of_place, confidence, placed) VALUES %s""",
-                [(map_id, r.track_id, float(r.x), float(r.y), r.hidden, r.probabilities, r.owners,
-                  r.predicted, bool(r.out_of_place), float(r.confidence), r.placed)
-                 for r in points.itertuples()],
+                [
+                    (
+                        map_id,
+                        r.track_id,
+                        float(r.x),
+                        float(r.y),
+                        r.hidden,
+                        r.probabilities,
+                        r.owners,
+                        r.predicted,
+                        bool(r.out_of_place),
+                        float(r.confidence),
+                        r.placed,
+                    )
+                    for r in points.itertuples()
+                ],
                 template="(%s, %s, %s, %s, %s::real[], %s::real[], %s::text[], %s, %s, %s, %s)",
                 page_size=2000,
             )
@@ -183,7 +212,10 @@ def cpu_profile(page, base: str, songs: int) -> dict:
     def where(node_id):
         frame = nodes[node_id]["callFrame"]
         bundle = frame["url"].rsplit("/", 1)[-1].split(".")[0] or frame["functionName"]  # "(program)" etc.
-        return bundle, f"{frame['functionName'] or '(anonymous)'} {bundle}:{frame['lineNumber']}:{frame['columnNumber']}"
+        return (
+            bundle,
+            f"{frame['functionName'] or '(anonymous)'} {bundle}:{frame['lineNumber']}:{frame['columnNumber']}",
+        )
 
     per_bundle, per_function = {}, {}
     for node_id, micros in zip(profile["samples"], profile["timeDeltas"]):
@@ -197,8 +229,11 @@ def cpu_profile(page, base: str, songs: int) -> dict:
                 per_function[function] = per_function.get(function, 0) + micros / 1000
             at = parent.get(at)
     top = lambda d, n: dict(sorted(((k, round(v)) for k, v in d.items()), key=lambda kv: -kv[1])[:n])  # noqa: E731
-    return {"total_ms": round(sum(per_bundle.values())), "self_ms_per_bundle": top(per_bundle, 8),
-            "inclusive_ms_per_function": top(per_function, 15)}
+    return {
+        "total_ms": round(sum(per_bundle.values())),
+        "self_ms_per_bundle": top(per_bundle, 8),
+        "inclusive_ms_per_function": top(per_function, 15),
+    }
 
 
 def time_in_browser(url: str, songs: int, log_path: Path, warm: int = 5, profile: bool = False) -> dict:
@@ -208,10 +243,29 @@ def time_in_browser(url: str, songs: int, log_path: Path, warm: int = 5, profile
     env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
     with open(log_path, "w") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1",
-             "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(APP),
+                "--server.address",
+                "127.0.0.1",
+                "--server.port",
+                str(port),
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+                "--server.fileWatcherType",
+                "none",
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
@@ -228,11 +282,17 @@ def time_in_browser(url: str, songs: int, log_path: Path, warm: int = 5, profile
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             received = []  # (seconds, bytes) of every websocket frame the page receives
-            page.on("websocket", lambda ws: ws.on(
-                "framereceived", lambda frame: received.append(
-                    (time.perf_counter(), len(frame) if isinstance(frame, (bytes, str)) else 0))))
+            page.on(
+                "websocket",
+                lambda ws: ws.on(
+                    "framereceived",
+                    lambda frame: received.append(
+                        (time.perf_counter(), len(frame) if isinstance(frame, (bytes, str)) else 0)
+                    ),
+                ),
+            )
             runs = []
-            for attempt in range(1 + warm):  # the first also fills the server's cache; the rest are warm
+            for _ in range(1 + warm):  # the first also fills the server's cache; the rest are warm
                 received.clear()
                 started = time.perf_counter()
                 page.goto(base, timeout=300_000)
@@ -240,8 +300,14 @@ def time_in_browser(url: str, songs: int, log_path: Path, warm: int = 5, profile
                 page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
                 seconds = time.perf_counter() - started
                 biggest = max(received, key=lambda frame: frame[1], default=(started, 0))
-                runs.append({"seconds": seconds, "websocket_bytes": sum(n for _, n in received),
-                             "figure_arrived": biggest[0] - started, "figure_bytes": biggest[1]})
+                runs.append(
+                    {
+                        "seconds": seconds,
+                        "websocket_bytes": sum(n for _, n in received),
+                        "figure_arrived": biggest[0] - started,
+                        "figure_bytes": biggest[1],
+                    }
+                )
             profiled = cpu_profile(page, base, songs) if profile else None
             browser.close()
     finally:
@@ -250,13 +316,18 @@ def time_in_browser(url: str, songs: int, log_path: Path, warm: int = 5, profile
     warm_runs = runs[1:]
     median = statistics.median(r["seconds"] for r in warm_runs)
     typical = min(warm_runs, key=lambda r: abs(r["seconds"] - median))
-    return {"songs": songs, "cold_seconds": runs[0]["seconds"], "warm_seconds": median,
-            "warm_fastest": min(r["seconds"] for r in warm_runs),
-            "warm_all": [round(r["seconds"], 2) for r in warm_runs],
-            "figure_arrived_seconds": typical["figure_arrived"],
-            "after_figure_seconds": typical["seconds"] - typical["figure_arrived"],
-            "figure_bytes": typical["figure_bytes"],
-            "websocket_bytes_per_song": typical["websocket_bytes"] / songs, "profile": profiled}
+    return {
+        "songs": songs,
+        "cold_seconds": runs[0]["seconds"],
+        "warm_seconds": median,
+        "warm_fastest": min(r["seconds"] for r in warm_runs),
+        "warm_all": [round(r["seconds"], 2) for r in warm_runs],
+        "figure_arrived_seconds": typical["figure_arrived"],
+        "after_figure_seconds": typical["seconds"] - typical["figure_arrived"],
+        "figure_bytes": typical["figure_bytes"],
+        "websocket_bytes_per_song": typical["websocket_bytes"] / songs,
+        "profile": profiled,
+    }
 
 
 def measure(ctx: Context, sizes=(1000, 100_000), browser: bool = True, warm: int = 5) -> list[Row]:
@@ -270,18 +341,44 @@ def table_rows(results: dict, warm: int) -> list[Row]:
     rows = []
     if results["browser"]:
         large, small = results["browser"][-1], results["browser"][0]
-        rows.append(Row(
-            "dashboard", f"dashboard: map of {large['songs'] // 1000}k songs drawn, warm (median of {warm})",
-            round(large["warm_seconds"], 2), "s", goal=f"<= {GOAL_SECONDS:g} s",
-            met=large["warm_seconds"] <= GOAL_SECONDS, details=large))
-        rows.append(Row("dashboard", "  page start + server until the figure arrived / browser after it", None,
-                        text=f"{large['figure_arrived_seconds']:.1f} s / {large['after_figure_seconds']:.1f} s"))
-        rows.append(Row("dashboard", f"  fastest warm load; same page with {small['songs']:,} songs (median)", None,
-                        text=f"{large['warm_fastest']:.1f} s; {small['warm_seconds']:.1f} s", details=small))
+        rows.append(
+            Row(
+                "dashboard",
+                f"dashboard: map of {large['songs'] // 1000}k songs drawn, warm (median of {warm})",
+                round(large["warm_seconds"], 2),
+                "s",
+                goal=f"<= {GOAL_SECONDS:g} s",
+                met=large["warm_seconds"] <= GOAL_SECONDS,
+                details=large,
+            )
+        )
+        rows.append(
+            Row(
+                "dashboard",
+                "  page start + server until the figure arrived / browser after it",
+                None,
+                text=f"{large['figure_arrived_seconds']:.1f} s / {large['after_figure_seconds']:.1f} s",
+            )
+        )
+        rows.append(
+            Row(
+                "dashboard",
+                f"  fastest warm load; same page with {small['songs']:,} songs (median)",
+                None,
+                text=f"{large['warm_fastest']:.1f} s; {small['warm_seconds']:.1f} s",
+                details=small,
+            )
+        )
     payload = results["payload"][-1]
-    rows.append(Row("dashboard", f"  figure JSON per song (lean / naive), {payload['songs'] // 1000}k songs", None,
-                    text=f"{payload['lean_bytes_per_song']:.0f} B / {payload['naive_bytes_per_song']:.0f} B",
-                    details=payload))
+    rows.append(
+        Row(
+            "dashboard",
+            f"  figure JSON per song (lean / naive), {payload['songs'] // 1000}k songs",
+            None,
+            text=f"{payload['lean_bytes_per_song']:.0f} B / {payload['naive_bytes_per_song']:.0f} B",
+            details=payload,
+        )
+    )
     return rows
 
 
@@ -295,8 +392,14 @@ def run_sizes(ctx: Context, sizes, browser: bool, warm: int, profile: bool = Fal
             url = ctx.database(f"bench_map_{size}")
             fill_database(url, library, points)
             results["browser"].append(
-                time_in_browser(url, len(points), ctx.folder / f"streamlit-{size}.log", warm=warm,
-                                profile=profile and size == sizes[-1]))
+                time_in_browser(
+                    url,
+                    len(points),
+                    ctx.folder / f"streamlit-{size}.log",
+                    warm=warm,
+                    profile=profile and size == sizes[-1],
+                )
+            )
     return results
 
 
@@ -305,8 +408,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000])
     parser.add_argument("--skip-browser", action="store_true")
     parser.add_argument("--warm", type=int, default=5, help="warm page loads per size (default 5)")
-    parser.add_argument("--profile", action="store_true",
-                        help="profile one more warm load of the largest map: where the browser's time goes")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile one more warm load of the largest map: where the browser's time goes",
+    )
     args = parser.parse_args()
 
     print(f"machine: {describe_machine()}")
@@ -316,24 +422,34 @@ def main() -> None:
 
     print("payload (figure JSON the browser receives):")
     for row in results["payload"]:
-        print(f"  {row['songs']:>7,} songs: {row['lean_bytes_per_song']:6.1f} B/song lean, "
-              f"{row['naive_bytes_per_song']:6.1f} B/song naive -> lean/naive {row['lean_over_naive']:.2f}; "
-              f"figure built in {row['build_seconds']:.2f} s")
+        print(
+            f"  {row['songs']:>7,} songs: {row['lean_bytes_per_song']:6.1f} B/song lean, "
+            f"{row['naive_bytes_per_song']:6.1f} B/song naive -> lean/naive {row['lean_over_naive']:.2f}; "
+            f"figure built in {row['build_seconds']:.2f} s"
+        )
     if results["browser"]:
         print(f"browser (page load -> map drawn, headless chromium, software WebGL; warm = median of {args.warm}):")
         for row in results["browser"]:
-            print(f"  {row['songs']:>7,} songs: cold {row['cold_seconds']:5.1f} s, warm {row['warm_seconds']:5.1f} s "
-                  f"(fastest {row['warm_fastest']:.1f} s; figure arrived after {row['figure_arrived_seconds']:.1f} s, "
-                  f"drawn {row['after_figure_seconds']:.1f} s later), "
-                  f"{row['websocket_bytes_per_song']:6.1f} B/song over the websocket")
+            print(
+                f"  {row['songs']:>7,} songs: cold {row['cold_seconds']:5.1f} s, warm {row['warm_seconds']:5.1f} s "
+                f"(fastest {row['warm_fastest']:.1f} s; figure arrived after {row['figure_arrived_seconds']:.1f} s, "
+                f"drawn {row['after_figure_seconds']:.1f} s later), "
+                f"{row['websocket_bytes_per_song']:6.1f} B/song over the websocket"
+            )
         small, large = results["browser"][0], results["browser"][-1]
-        print(f"  ratio largest/smallest: {large['songs'] / small['songs']:.0f}x songs -> "
-              f"{large['warm_seconds'] / small['warm_seconds']:.1f}x warm time")
+        print(
+            f"  ratio largest/smallest: {large['songs'] / small['songs']:.0f}x songs -> "
+            f"{large['warm_seconds'] / small['warm_seconds']:.1f}x warm time"
+        )
         profiled = large.get("profile")
         if profiled:
-            print(f"  CPU profile of one more warm load, {large['songs']:,} songs ({profiled['total_ms']:,} ms sampled):")
-            for label, table in (("self time per bundle", "self_ms_per_bundle"),
-                                 ("inclusive time per function", "inclusive_ms_per_function")):
+            print(
+                f"  CPU profile of one more warm load, {large['songs']:,} songs ({profiled['total_ms']:,} ms sampled):"
+            )
+            for label, table in (
+                ("self time per bundle", "self_ms_per_bundle"),
+                ("inclusive time per function", "inclusive_ms_per_function"),
+            ):
                 print(f"    {label}:")
                 for where, ms in profiled[table].items():
                     print(f"      {ms:6,} ms  {where}")

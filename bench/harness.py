@@ -30,8 +30,15 @@ if str(ROOT) not in sys.path:
 
 # Nothing of the developer's own environment may leak into a benchmark.
 for _name in (
-    "DATABASE_URL", "TASKCODE_CONFIG", "TASKCODE_DATA_DIR", "SPOTIFY_API_BASE", "SPOTIFY_ACCOUNTS_BASE",
-    "RECCOBEATS_API_BASE", "SPOTIFY_CLIENT_ID", "SPOTIFY_CLIENT_SECRET", "SPOTIFY_REDIRECT_URI",
+    "DATABASE_URL",
+    "TASKCODE_CONFIG",
+    "TASKCODE_DATA_DIR",
+    "SPOTIFY_API_BASE",
+    "SPOTIFY_ACCOUNTS_BASE",
+    "RECCOBEATS_API_BASE",
+    "SPOTIFY_CLIENT_ID",
+    "SPOTIFY_CLIENT_SECRET",
+    "SPOTIFY_REDIRECT_URI",
     "TASKCODE_CATALOG_CSV",
 ):
     os.environ.pop(_name, None)
@@ -99,8 +106,9 @@ def save(name: str, rows: list[Row], extra: dict | None = None) -> Path:
     """bench/results/NAME.json (git-ignored): the rows with their details, and the machine."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({"machine": machine(), "rows": [asdict(r) for r in rows], **(extra or {})},
-                               indent=2, default=str))
+    path.write_text(
+        json.dumps({"machine": machine(), "rows": [asdict(r) for r in rows], **(extra or {})}, indent=2, default=str)
+    )
     return path
 
 
@@ -145,8 +153,10 @@ def postgres_version() -> str:
 
 def describe_machine(info: dict | None = None) -> str:
     info = info or machine()
-    return (f"{info['cpu']}, {info['cores']} cores, {info['ram_gb']} GB RAM, Python {info['python']}, "
-            f"PostgreSQL {info['postgresql']}")
+    return (
+        f"{info['cpu']}, {info['cores']} cores, {info['ram_gb']} GB RAM, Python {info['python']}, "
+        f"PostgreSQL {info['postgresql']}"
+    )
 
 
 # -- a throwaway PostgreSQL ------------------------------------------------------------
@@ -229,7 +239,7 @@ class Context:
                 self._cluster.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def __enter__(self) -> "Context":
+    def __enter__(self) -> Context:
         # Stopped with SIGTERM (kill, a CI timeout) the benchmark still stops its
         # PostgreSQL and removes its folder: SystemExit unwinds through __exit__.
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -246,9 +256,22 @@ class Context:
         if not path.exists():
             started = time.perf_counter()
             result = subprocess.run(
-                [sys.executable, "-m", "taskcode", "sample-library", "--people", str(CLASS_PEOPLE),
-                 "--tracks", str(CLASS_TRACKS), "-o", str(path)],
-                cwd=ROOT, env=child_env({}), capture_output=True, text=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "taskcode",
+                    "sample-library",
+                    "--people",
+                    str(CLASS_PEOPLE),
+                    "--tracks",
+                    str(CLASS_TRACKS),
+                    "-o",
+                    str(path),
+                ],
+                cwd=ROOT,
+                env=child_env({}),
+                capture_output=True,
+                text=True,
             )
             if result.returncode != 0:
                 raise RuntimeError(f"sample-library failed: {result.stderr.strip()[-500:]}")
@@ -270,7 +293,8 @@ def child_env(extra: dict[str, str]) -> dict[str, str]:
     """The environment of a child process: this checkout first on PYTHONPATH, plus `extra`."""
     env = {**os.environ, **extra}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "plugins"), env.get("PYTHONPATH", "")]).rstrip(
-        os.pathsep)
+        os.pathsep
+    )
     return env
 
 
@@ -331,8 +355,14 @@ def run_stage(code: str, env: dict[str, str], *, timeout: float = 900) -> StageR
     """
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=child_env(env),
-                                 stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        child = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(code)],
+            cwd=ROOT,
+            env=child_env(env),
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + timeout
         try:
             while True:
@@ -371,8 +401,10 @@ def main_for(name: str, measure) -> None:
     import argparse
 
     script = sys.modules["__main__"]
-    argparse.ArgumentParser(description=(script.__doc__ or name).strip().splitlines()[0],
-                            epilog="Takes no options; `make bench` runs every benchmark.").parse_args()
+    argparse.ArgumentParser(
+        description=(script.__doc__ or name).strip().splitlines()[0],
+        epilog="Takes no options; `make bench` runs every benchmark.",
+    ).parse_args()
     started = time.perf_counter()
     print(f"machine: {describe_machine()}")
     with Context() as ctx:

@@ -18,11 +18,21 @@ from harness import Context, Row, main_for
 def measure(ctx: Context) -> list[Row]:
     night = classroom.prepare(ctx)
     rows = []
-    for stage, what in (("sync", "sync (likes + features)"), ("train", "train + evaluate"),
-                        ("embed", "embed (fresh map)")):
+    for stage, what in (
+        ("sync", "sync (likes + features)"),
+        ("train", "train + evaluate"),
+        ("embed", "embed (fresh map)"),
+    ):
         run = night["runs"][stage]
-        rows.append(Row("memory", f"peak RSS, {what}, 100k likes", round(run.peak_rss_mb), "MB",
-                        details={"process_seconds": round(run.seconds, 1), **_short(run.output)}))
+        rows.append(
+            Row(
+                "memory",
+                f"peak RSS, {what}, 100k likes",
+                round(run.peak_rss_mb),
+                "MB",
+                details={"process_seconds": round(run.seconds, 1), **_short(run.output)},
+            )
+        )
     return rows
 
 

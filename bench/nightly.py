@@ -74,31 +74,56 @@ def measure(ctx: Context) -> list[Row]:
     for entry in emulator.requests():
         calls[entry["endpoint"]] = calls.get(entry["endpoint"], 0) + 1
     after = versions()
-    skipped = (tasks["train"] == ("success", None) and tasks["evaluate_and_promote"][0] == "skipped"
-               and before == after)
+    skipped = tasks["train"] == ("success", None) and tasks["evaluate_and_promote"][0] == "skipped" and before == after
     details = {
-        "dag_test_seconds": round(run.output["seconds"], 1), "process_seconds": round(run.seconds, 1),
+        "dag_test_seconds": round(run.output["seconds"], 1),
+        "process_seconds": round(run.seconds, 1),
         "state": run.output["state"],
-        "train": tasks["train"], "evaluate_and_promote": tasks["evaluate_and_promote"][0],
-        "embed": tasks.get("embed"), "model_versions_before": before, "model_versions_after": after,
-        "api_calls": calls, "tasks": {name: state for name, (state, _) in tasks.items()},
+        "train": tasks["train"],
+        "evaluate_and_promote": tasks["evaluate_and_promote"][0],
+        "embed": tasks.get("embed"),
+        "model_versions_before": before,
+        "model_versions_after": after,
+        "api_calls": calls,
+        "tasks": {name: state for name, (state, _) in tasks.items()},
     }
     seconds = run.output["seconds"]
     people = len(night["library"].people)
     ok = run.output["state"] == "success"
     quiet = calls.get("tracks") == people and not calls.get("audio_features") and not calls.get("reccobeats")
     return [
-        Row("nightly", f"nightly DAG, no new likes ({people} x 5,000), dag.test()",
-            round(seconds, 1), "s", goal="<= 60 s", met=ok and seconds <= 60, details=details),
-        Row("nightly", "  training skipped: train task's value, the gate, model versions", None, goal="skipped",
-            met=skipped, text=(f"{tasks['train'][1]}, {tasks['evaluate_and_promote'][0]}, "
-                               f"{len(before)} -> {len(after)}"),
-            details={"train": tasks["train"], "evaluate_and_promote": tasks["evaluate_and_promote"][0],
-                     "versions": after}),
-        Row("nightly", "  Spotify calls that night: /me/tracks, features (token refreshes apart)", None,
-            goal=f"{people}, 0", met=quiet,
+        Row(
+            "nightly",
+            f"nightly DAG, no new likes ({people} x 5,000), dag.test()",
+            round(seconds, 1),
+            "s",
+            goal="<= 60 s",
+            met=ok and seconds <= 60,
+            details=details,
+        ),
+        Row(
+            "nightly",
+            "  training skipped: train task's value, the gate, model versions",
+            None,
+            goal="skipped",
+            met=skipped,
+            text=(f"{tasks['train'][1]}, {tasks['evaluate_and_promote'][0]}, {len(before)} -> {len(after)}"),
+            details={
+                "train": tasks["train"],
+                "evaluate_and_promote": tasks["evaluate_and_promote"][0],
+                "versions": after,
+            },
+        ),
+        Row(
+            "nightly",
+            "  Spotify calls that night: /me/tracks, features (token refreshes apart)",
+            None,
+            goal=f"{people}, 0",
+            met=quiet,
             text=f"{calls.get('tracks', 0)}, {calls.get('audio_features', 0) + calls.get('reccobeats', 0)} "
-                 f"({calls.get('token', 0)} token)", details=calls),
+            f"({calls.get('token', 0)} token)",
+            details=calls,
+        ),
     ]
 
 

@@ -40,8 +40,13 @@ SCRIPT_NAMES = {"tsne": "map", "dashboard_map": "dashboard"}  # bench/tsne.py me
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="+", metavar="NAME", choices=list(BENCHMARKS) + list(SCRIPT_NAMES),
-                        help=f"run only these: {', '.join(BENCHMARKS)} (or the script's name: tsne, dashboard_map)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        choices=list(BENCHMARKS) + list(SCRIPT_NAMES),
+        help=f"run only these: {', '.join(BENCHMARKS)} (or the script's name: tsne, dashboard_map)",
+    )
     parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown (README)")
     args = parser.parse_args()
     only = {SCRIPT_NAMES.get(name, name) for name in args.only or ()}
@@ -70,24 +75,42 @@ def main() -> int:
             if library_seconds is None and "sample_library_seconds" in ctx.cache:
                 library_seconds = ctx.cache["sample_library_seconds"]
         if library_seconds is not None:
-            rows.append(Row("library", "sample library 20 x 5,000 (CLI sample-library)", round(library_seconds, 1),
-                            "s", details={"output": ctx.cache.get("sample_library_output")}))
+            rows.append(
+                Row(
+                    "library",
+                    "sample library 20 x 5,000 (CLI sample-library)",
+                    round(library_seconds, 1),
+                    "s",
+                    details={"output": ctx.cache.get("sample_library_output")},
+                )
+            )
     total = time.perf_counter() - started
 
     print()
     print(f"machine: {describe_machine(info)}")
     print_rows(rows, f"make bench: {total / 60:.1f} min (goal: under 20 min)")
     missed = [r.measure.strip() for r in rows if r.met is False]
-    print(f"goals met: {sum(r.met is True for r in rows)} of {sum(r.met is not None for r in rows)}"
-          + (f"; missed: {'; '.join(missed)}" if missed else ""))
+    print(
+        f"goals met: {sum(r.met is True for r in rows)} of {sum(r.met is not None for r in rows)}"
+        + (f"; missed: {'; '.join(missed)}" if missed else "")
+    )
     if args.markdown:
         print()
         print(markdown_table(rows))
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps({
-        "machine": info, "total_seconds": round(total, 1), "seconds_per_benchmark": timings,
-        "failures": failures, "rows": [asdict(r) for r in rows],
-    }, indent=2, default=str))
+    (RESULTS / "latest.json").write_text(
+        json.dumps(
+            {
+                "machine": info,
+                "total_seconds": round(total, 1),
+                "seconds_per_benchmark": timings,
+                "failures": failures,
+                "rows": [asdict(r) for r in rows],
+            },
+            indent=2,
+            default=str,
+        )
+    )
     print(f"details: {RESULTS / 'latest.json'}")
     return 1 if failures else 0
 

@@ -38,17 +38,39 @@ def measure(ctx: Context) -> list[Row]:
     tries.append(_write(ctx.database("bench_storage_batched_2"), batches, row_by_row=False))
     batched = statistics.median(tries)
     likes = sum(len(saved) for _, saved in batches)
-    details = {"likes": likes, "track_rows_sent": rows_written - likes, "rows": rows_written,
-               "batched_seconds": round(batched, 2), "batched_tries": [round(t, 2) for t in tries],
-               "row_by_row_seconds": round(single, 2)}
+    details = {
+        "likes": likes,
+        "track_rows_sent": rows_written - likes,
+        "rows": rows_written,
+        "batched_seconds": round(batched, 2),
+        "batched_tries": [round(t, 2) for t in tries],
+        "row_by_row_seconds": round(single, 2),
+    }
     speedup = single / batched
     return [
-        Row("storage", f"storage: batched upserts vs row-by-row INSERT, {likes:,} likes", round(speedup, 2), "x",
-            goal=">= 10x", met=speedup >= 10, details=details),
-        Row("storage", "  batched upserts (first sync's writes)", round(rows_written / batched), "rows/s",
-            details={"seconds": round(batched, 2)}),
-        Row("storage", "  row-by-row INSERT (same rows, same statements)", round(rows_written / single), "rows/s",
-            details={"seconds": round(single, 2)}),
+        Row(
+            "storage",
+            f"storage: batched upserts vs row-by-row INSERT, {likes:,} likes",
+            round(speedup, 2),
+            "x",
+            goal=">= 10x",
+            met=speedup >= 10,
+            details=details,
+        ),
+        Row(
+            "storage",
+            "  batched upserts (first sync's writes)",
+            round(rows_written / batched),
+            "rows/s",
+            details={"seconds": round(batched, 2)},
+        ),
+        Row(
+            "storage",
+            "  row-by-row INSERT (same rows, same statements)",
+            round(rows_written / single),
+            "rows/s",
+            details={"seconds": round(single, 2)},
+        ),
     ]
 
 
@@ -59,8 +81,10 @@ def _batches(library):
 
     rows = {track_id: track_row(track) for track_id, track in library.tracks.items()}
     return [
-        (person.name, [SavedTrack(rows[like.track_id], parse_timestamp(like.added_at))
-                       for like in library.likes_of(person.name)])
+        (
+            person.name,
+            [SavedTrack(rows[like.track_id], parse_timestamp(like.added_at)) for like in library.likes_of(person.name)],
+        )
         for person in library.people
     ]
 
@@ -72,8 +96,9 @@ def _write(url: str, batches, *, row_by_row: bool) -> float:
     from taskcode.db import transaction
 
     conn = psycopg2.connect(url)
-    upsert_tracks, upsert_likes = (_tracks_one_by_one, _likes_one_by_one) if row_by_row else (
-        store.upsert_tracks, store.upsert_likes)
+    upsert_tracks, upsert_likes = (
+        (_tracks_one_by_one, _likes_one_by_one) if row_by_row else (store.upsert_tracks, store.upsert_likes)
+    )
     try:
         with transaction(conn) as cur:
             ids = {name: store.ensure_person(cur, name) for name, _ in batches}
@@ -83,8 +108,11 @@ def _write(url: str, batches, *, row_by_row: bool) -> float:
                 upsert_tracks(cur, (s.track for s in saved))
                 upsert_likes(cur, ids[name], saved)
                 newest = saved[0].added_at
-                store.save_watermark(cur, ids[name], store.Watermark(
-                    newest, frozenset(s.track.track_id for s in saved if s.added_at == newest)))
+                store.save_watermark(
+                    cur,
+                    ids[name],
+                    store.Watermark(newest, frozenset(s.track.track_id for s in saved if s.added_at == newest)),
+                )
         seconds = time.perf_counter() - started
         with transaction(conn) as cur:
             cur.execute("SELECT (SELECT count(*) FROM likes), (SELECT count(*) FROM tracks)")
@@ -98,12 +126,16 @@ def _write(url: str, batches, *, row_by_row: bool) -> float:
 
 # -- the row-by-row side: store's upserts (same conflict rules), one row per statement ------------
 
+
 def _track_sql() -> str:
     from taskcode.store import TRACK_CONFLICT_RULES
 
-    return """INSERT INTO tracks (track_id, name, artists, artist_ids, album_id, album_name,
+    return (
+        """INSERT INTO tracks (track_id, name, artists, artist_ids, album_id, album_name,
                                  release_date, release_year, duration_ms, explicit)
-              VALUES (%s, %s, %s::text[], %s::text[], %s, %s, %s, %s, %s, %s)""" + TRACK_CONFLICT_RULES
+              VALUES (%s, %s, %s::text[], %s::text[], %s, %s, %s, %s, %s, %s)"""
+        + TRACK_CONFLICT_RULES
+    )
 
 
 _LIKE_SQL = """
@@ -117,8 +149,21 @@ RETURNING 1
 def _tracks_one_by_one(cur, rows) -> None:
     sql = _track_sql()
     for r in {row.track_id: row for row in rows}.values():
-        cur.execute(sql, (r.track_id, r.name, list(r.artists), list(r.artist_ids), r.album_id,
-                          r.album_name, r.release_date, r.release_year, r.duration_ms, r.explicit))
+        cur.execute(
+            sql,
+            (
+                r.track_id,
+                r.name,
+                list(r.artists),
+                list(r.artist_ids),
+                r.album_id,
+                r.album_name,
+                r.release_date,
+                r.release_year,
+                r.duration_ms,
+                r.explicit,
+            ),
+        )
 
 
 def _likes_one_by_one(cur, person_id: int, saved) -> int:

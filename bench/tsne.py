@@ -42,16 +42,25 @@ def measure(ctx: Context) -> list[Row]:
     mapped = _class_hidden(night["url"])
     extra = _new_songs_hidden(night, LARGE - len(mapped) + NEW)
     points = np.vstack([mapped, extra[: LARGE - len(mapped)]])
-    new = extra[LARGE - len(mapped):]
+    new = extra[LARGE - len(mapped) :]
     rng = np.random.default_rng(0)
     sample = points[rng.choice(len(points), SIDE_BY_SIDE, replace=False)]
 
     # openTSNE runs before and after scikit-learn (the mean counts), so that a busy
     # spell of another process on this shared machine cannot favour either side.
     opentsne_runs = [_seconds(embed.fit_map, sample, params)]
-    sklearn = _seconds(TSNE(n_components=2, perplexity=params.perplexity, max_iter=250 + params.n_iter, init="pca",
-                            learning_rate="auto", random_state=params.seed, n_jobs=embed._cores()).fit_transform,
-                       sample)
+    sklearn = _seconds(
+        TSNE(
+            n_components=2,
+            perplexity=params.perplexity,
+            max_iter=250 + params.n_iter,
+            init="pca",
+            learning_rate="auto",
+            random_state=params.seed,
+            n_jobs=embed._cores(),
+        ).fit_transform,
+        sample,
+    )
     opentsne_runs.append(_seconds(embed.fit_map, sample, params))
     opentsne = sum(opentsne_runs) / len(opentsne_runs)
 
@@ -65,17 +74,45 @@ def measure(ctx: Context) -> list[Row]:
 
     speedup = sklearn / opentsne
     return [
-        Row("map", f"map: openTSNE vs scikit-learn TSNE, {SIDE_BY_SIDE // 1000}k points", round(speedup, 2), "x",
-            goal=">= 2x", met=speedup >= 2,
-            details={"opentsne_seconds": round(opentsne, 1), "opentsne_runs": [round(t, 1) for t in opentsne_runs],
-                     "sklearn_seconds": round(sklearn, 1),
-                     "iterations": 250 + params.n_iter, "perplexity": params.perplexity, "dimensions": 16}),
-        Row("map", f"  openTSNE {SIDE_BY_SIDE // 1000}k / scikit-learn {SIDE_BY_SIDE // 1000}k", None,
-            text=f"{opentsne:.1f} s / {sklearn:.1f} s"),
-        Row("map", f"map: openTSNE alone, {LARGE // 1000}k points", round(large, 1), "s", goal="<= 180 s",
-            met=large <= 180, details={"points": len(points), "from_class_map": len(mapped)}),
-        Row("map", f"map: place {NEW:,} new songs into the {LARGE // 1000}k map", round(placing, 2), "s",
-            goal="<= 5 s", met=placing <= 5),
+        Row(
+            "map",
+            f"map: openTSNE vs scikit-learn TSNE, {SIDE_BY_SIDE // 1000}k points",
+            round(speedup, 2),
+            "x",
+            goal=">= 2x",
+            met=speedup >= 2,
+            details={
+                "opentsne_seconds": round(opentsne, 1),
+                "opentsne_runs": [round(t, 1) for t in opentsne_runs],
+                "sklearn_seconds": round(sklearn, 1),
+                "iterations": 250 + params.n_iter,
+                "perplexity": params.perplexity,
+                "dimensions": 16,
+            },
+        ),
+        Row(
+            "map",
+            f"  openTSNE {SIDE_BY_SIDE // 1000}k / scikit-learn {SIDE_BY_SIDE // 1000}k",
+            None,
+            text=f"{opentsne:.1f} s / {sklearn:.1f} s",
+        ),
+        Row(
+            "map",
+            f"map: openTSNE alone, {LARGE // 1000}k points",
+            round(large, 1),
+            "s",
+            goal="<= 180 s",
+            met=large <= 180,
+            details={"points": len(points), "from_class_map": len(mapped)},
+        ),
+        Row(
+            "map",
+            f"map: place {NEW:,} new songs into the {LARGE // 1000}k map",
+            round(placing, 2),
+            "s",
+            goal="<= 5 s",
+            met=placing <= 5,
+        ),
     ]
 
 
@@ -114,17 +151,25 @@ def _new_songs_hidden(night: dict, count: int):
     people = len(night["library"].people)
     fresh = generate(people=people, tracks=math.ceil(count / people), overlap=0.0, seed=night["library"].seed)
     tracks = list(fresh.tracks.values())[:count]
-    frame = pd.DataFrame([{**t["features"], "duration_ms": t["duration_ms"], "explicit": int(t["explicit"]),
-                           "release_year": int(t["album"]["release_date"][:4]), "artist_count": len(t["artists"])}
-                          for t in tracks])[list(FEATURE_NAMES)].astype("float64")
+    frame = pd.DataFrame(
+        [
+            {
+                **t["features"],
+                "duration_ms": t["duration_ms"],
+                "explicit": int(t["explicit"]),
+                "release_year": int(t["album"]["release_date"][:4]),
+                "artist_count": len(t["artists"]),
+            }
+            for t in tracks
+        ]
+    )[list(FEATURE_NAMES)].astype("float64")
     conn = psycopg2.connect(night["url"])
     try:
         _, _, model = registry.load_champion(conn)
     finally:
         conn.close()
     hidden = hidden_model(model)
-    return np.asarray(hidden.predict(model_inputs(model, frame), verbose=0, batch_size=2048),
-                      dtype=np.float32)
+    return np.asarray(hidden.predict(model_inputs(model, frame), verbose=0, batch_size=2048), dtype=np.float32)
 
 
 if __name__ == "__main__":

@@ -41,9 +41,11 @@ def main() -> None:
 
     print(f"{args.points:,} points, 16-D, 20 clusters, {cores} cores")
     print(f"{'gradients':<22} {'exaggerated':>11} {'then 500':>9} {'spread':>7} {'KL':>7} {'10-NN kept':>10}")
-    for label, options in (("FFT, grid spacing 1", {"negative_gradient_method": "fft"}),
-                           ("FFT, grid spacing 2", {"negative_gradient_method": "fft", "ints_in_interval": 2}),
-                           ("Barnes-Hut", {"negative_gradient_method": "bh"})):
+    for label, options in (
+        ("FFT, grid spacing 1", {"negative_gradient_method": "fft"}),
+        ("FFT, grid spacing 2", {"negative_gradient_method": "fft", "ints_in_interval": 2}),
+        ("Barnes-Hut", {"negative_gradient_method": "bh"}),
+    ):
         embedding = TSNEEmbedding(start, affinities, n_jobs=cores, random_state=42, **options)
         began = time.perf_counter()
         embedding = embedding.optimize(250, exaggeration=12, momentum=0.5)
@@ -53,8 +55,11 @@ def main() -> None:
         xy = np.asarray(embedding)
         kept = NearestNeighbors(n_neighbors=11).fit(xy).kneighbors(xy, return_distance=False)[:, 1:]
         share = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(near, kept)])
-        print(f"{label:<22} {exaggerated:>10.1f}s {rest:>8.1f}s {np.ptp(xy, axis=0).max():>7.0f} "
-              f"{embedding.kl_divergence:>7.3f} {share:>10.1%}", flush=True)
+        print(
+            f"{label:<22} {exaggerated:>10.1f}s {rest:>8.1f}s {np.ptp(xy, axis=0).max():>7.0f} "
+            f"{embedding.kl_divergence:>7.3f} {share:>10.1%}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from taste_airflow import DEFAULT_ARGS, SPOTIFY_POOL, nightly_schedule, run_step
 from taskcode import pipeline  # light: the heavy libraries load inside the steps that need them
+from taste_airflow import DEFAULT_ARGS, SPOTIFY_POOL, nightly_schedule, run_step
 
 
 @dag(
@@ -40,13 +40,19 @@ from taskcode import pipeline  # light: the heavy libraries load inside the step
     default_args=DEFAULT_ARGS,
     tags=["taste", "spotify", "nightly"],
     params={
-        "people": Param([], type="array", items={"type": "string"},
-                        description="Only these people (empty: everyone who has authorized)."),
-        "full_resync": Param(False, type="boolean",
-                             description="Page every liked song; mark likes gone from Spotify as removed."),
+        "people": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            description="Only these people (empty: everyone who has authorized).",
+        ),
+        "full_resync": Param(
+            False, type="boolean", description="Page every liked song; mark likes gone from Spotify as removed."
+        ),
         "force_retrain": Param(False, type="boolean", description="Train even when nothing changed."),
-        "fresh_map": Param(False, type="boolean",
-                           description="Draw the champion's map anew instead of placing new songs into it."),
+        "fresh_map": Param(
+            False, type="boolean", description="Draw the champion's map anew instead of placing new songs into it."
+        ),
     },
 )
 def taste_nightly():

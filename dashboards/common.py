@@ -107,6 +107,16 @@ def spotify_link(track_id: str) -> str:
 
 def person_colours(people: list[str]) -> dict[str, str]:
     """A stable colour per person (in the order of the model's people)."""
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-               "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#393b79"]
+    palette = [
+        "#1f77b4",
+        "#ff7f0e",
+        "#2ca02c",
+        "#d62728",
+        "#9467bd",
+        "#8c564b",
+        "#e377c2",
+        "#17becf",
+        "#bcbd22",
+        "#393b79",
+    ]
     return {person: palette[i % len(palette)] for i, person in enumerate(people)}

@@ -54,8 +54,8 @@ def _hovertemplate(people: list[str], owners_text: str | None) -> str:
 
 
 def darker(colour: str) -> str:
-    """"#1f77b4" mixed with black: the colour of a person's out-of-place songs."""
-    red, green, blue = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    """ "#1f77b4" mixed with black: the colour of a person's out-of-place songs."""
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
     return "#" + "".join(f"{round(c * (1 - OUT_OF_PLACE_SHADE)):02x}" for c in (red, green, blue))
 
 
@@ -86,8 +86,15 @@ def _groups(owners: pd.Series, people: list[str], colours: dict[str, str]) -> li
     rank = {person: i for i, person in enumerate(people)}
     singles = sorted({group[0] for group in owners[owner_count == 1]}, key=lambda p: (rank.get(p, len(rank)), p))
     first_owner = owners.str[0].to_numpy()
-    groups = [(person, colours.get(person, SHARED_COLOUR), np.flatnonzero((owner_count == 1) & (first_owner == person)),
-               person) for person in singles]
+    groups = [
+        (
+            person,
+            colours.get(person, SHARED_COLOUR),
+            np.flatnonzero((owner_count == 1) & (first_owner == person)),
+            person,
+        )
+        for person in singles
+    ]
     groups.append(("shared", SHARED_COLOUR, np.flatnonzero(owner_count > 1), None))
     groups.append(("no current owner", NOBODY_COLOUR, np.flatnonzero(owner_count == 0), "nobody"))
     return [group for group in groups if len(group[2])]
@@ -106,24 +113,35 @@ def _group_traces(group: tuple, song: Songs, owners: pd.Series, people: list[str
         if not chosen.any():
             continue
         at = positions[chosen]
-        traces.append(go.Scattergl(
-            x=song.x[at], y=song.y[at], text=song.names[at], hovertext=hovertext[chosen],
-            customdata=song.percents[at], mode="markers", name=f"{name} ({len(positions):,})", legendgroup=name,
-            showlegend=not out or not (~misplaced[positions]).any(),
-            marker=dict(size=8, color=darker(colour), opacity=0.9) if out else dict(size=6, color=colour, opacity=0.8),
-            hovertemplate=_hovertemplate(people, owners_text),
-        ))
+        traces.append(
+            go.Scattergl(
+                x=song.x[at],
+                y=song.y[at],
+                text=song.names[at],
+                hovertext=hovertext[chosen],
+                customdata=song.percents[at],
+                mode="markers",
+                name=f"{name} ({len(positions):,})",
+                legendgroup=name,
+                showlegend=not out or not (~misplaced[positions]).any(),
+                marker=dict(size=8, color=darker(colour), opacity=0.9)
+                if out
+                else dict(size=6, color=colour, opacity=0.8),
+                hovertemplate=_hovertemplate(people, owners_text),
+            )
+        )
         rows.append(at)
     return traces, rows
 
 
 def _layout(height: int, found: str | None) -> dict:
     return dict(
-        height=height, margin=dict(l=10, r=10, t=30, b=10), hovermode="closest",
+        height=height,
+        margin=dict(l=10, r=10, t=30, b=10),
+        hovermode="closest",
         legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
         xaxis=dict(showticklabels=False, showgrid=False, zeroline=False, title=None),
-        yaxis=dict(showticklabels=False, showgrid=False, zeroline=False, title=None,
-                   scaleanchor="x", scaleratio=1),
+        yaxis=dict(showticklabels=False, showgrid=False, zeroline=False, title=None, scaleanchor="x", scaleratio=1),
         # Keep the user's zoom across reruns, until they jump to another song.
         uirevision=f"found:{found}",
     )
@@ -137,15 +155,21 @@ def _found_trace(hit: np.ndarray, song: Songs, owners: pd.Series, people: list[s
     layout["xaxis"]["range"] = [cx - span, cx + span]
     layout["yaxis"]["range"] = [cy - span, cy + span]
     return go.Scattergl(
-        x=x[hit], y=y[hit], text=song.names[hit], hovertext=song.artists[hit], customdata=song.percents[hit],
-        mode="markers", name="found",
+        x=x[hit],
+        y=y[hit],
+        text=song.names[hit],
+        hovertext=song.artists[hit],
+        customdata=song.percents[hit],
+        mode="markers",
+        name="found",
         marker=dict(symbol="star", size=22, color=FOUND_COLOUR, line=dict(width=1.5, color="black")),
         hovertemplate=_hovertemplate(people, ", ".join(owners[hit[0]]) or "nobody"),
     )
 
 
-def build(points: pd.DataFrame, people: list[str], colours: dict[str, str], *,
-          found: str | None = None, height: int = 650) -> tuple[go.Figure, list[np.ndarray]]:
+def build(
+    points: pd.DataFrame, people: list[str], colours: dict[str, str], *, found: str | None = None, height: int = 650
+) -> tuple[go.Figure, list[np.ndarray]]:
     """The figure, and for each trace the row positions (in `points`) of its markers.
 
     `points` has the columns of `taskcode.queries.map_points`; `people` are the
@@ -157,8 +181,11 @@ def build(points: pd.DataFrame, people: list[str], colours: dict[str, str], *,
     frame = points.reset_index(drop=True)
     owners = frame["owners"].map(owner_group)
     song = Songs(
-        names=_short(frame["name"]), artists=_short(frame["artists"]), percents=_percents(frame, people),
-        x=frame["x"].to_numpy(dtype=np.float32), y=frame["y"].to_numpy(dtype=np.float32),
+        names=_short(frame["name"]),
+        artists=_short(frame["artists"]),
+        percents=_percents(frame, people),
+        x=frame["x"].to_numpy(dtype=np.float32),
+        y=frame["y"].to_numpy(dtype=np.float32),
         misplaced=frame["out_of_place"].to_numpy(dtype=bool),
     )
     traces, rows = [], []

@@ -2,10 +2,10 @@
 
 import json
 
+import common
 import plotly.graph_objects as go
 import streamlit as st
 
-import common
 from taskcode import queries
 
 st.title("The data")
@@ -25,7 +25,8 @@ fourth.metric("Songs with audio features", f"{overview['tracks_with_features']:,
 
 st.subheader("Per person")
 st.dataframe(
-    people, hide_index=True,
+    people,
+    hide_index=True,
     column_config={
         "likes": st.column_config.NumberColumn("likes", help="Liked on Spotify now"),
         "removed": st.column_config.NumberColumn("removed", help="Liked once, gone from Spotify since"),
@@ -40,19 +41,32 @@ coverage = common.ask(queries.feature_coverage)
 if coverage.empty:
     st.caption("Nobody likes a song right now, so there is no coverage to show.")
 else:
-    colours = {"spotify": "#1db954", "reccobeats": "#1f77b4", "csv": "#9467bd",
-               "unknown": "#d62728", "not fetched yet": "#bdbdbd"}  # also the order of the bars
+    colours = {
+        "spotify": "#1db954",
+        "reccobeats": "#1f77b4",
+        "csv": "#9467bd",
+        "unknown": "#d62728",
+        "not fetched yet": "#bdbdbd",
+    }  # also the order of the bars
     wide = coverage.pivot_table(index="person", columns="source", values="tracks", fill_value=0)
     wide = wide[sorted(wide.columns, key=lambda s: list(colours).index(s) if s in colours else len(colours))]
     bars = go.Figure()
     for source in wide.columns:
-        bars.add_trace(go.Bar(y=wide.index, x=wide[source], name=source, orientation="h",
-                              marker_color=colours.get(source)))
-    bars.update_layout(barmode="stack", height=120 + 40 * len(wide), margin=dict(l=10, r=10, t=10, b=10),
-                       xaxis=dict(title="liked songs"), legend=dict(orientation="h"))
+        bars.add_trace(
+            go.Bar(y=wide.index, x=wide[source], name=source, orientation="h", marker_color=colours.get(source))
+        )
+    bars.update_layout(
+        barmode="stack",
+        height=120 + 40 * len(wide),
+        margin=dict(l=10, r=10, t=10, b=10),
+        xaxis=dict(title="liked songs"),
+        legend=dict(orientation="h"),
+    )
     st.plotly_chart(bars, key="coverage_chart")
-    st.caption("“unknown”: every source was asked and none knew the song (asked again after a week); "
-               "“not fetched yet”: the next sync asks for it.")
+    st.caption(
+        "“unknown”: every source was asked and none knew the song (asked again after a week); "
+        "“not fetched yet”: the next sync asks for it."
+    )
     st.dataframe(wide.reset_index(), hide_index=True)
 
 st.subheader("Last runs")
@@ -60,17 +74,24 @@ runs = common.ask(queries.recent_runs, 20)
 if runs.empty:
     st.caption("No runs recorded yet: every sync, train and embed of the pipeline is listed here.")
 else:
-    table = runs.assign(summary=runs["summary"].map(
-        lambda s: json.dumps(s, default=str, ensure_ascii=False, separators=(", ", ": "))[:200]))
+    table = runs.assign(
+        summary=runs["summary"].map(
+            lambda s: json.dumps(s, default=str, ensure_ascii=False, separators=(", ", ": "))[:200]
+        )
+    )
     st.dataframe(
-        table, hide_index=True,
+        table,
+        hide_index=True,
         column_config={
             "started_at": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm:ss"),
             "finished_at": st.column_config.DatetimeColumn("finished", format="YYYY-MM-DD HH:mm:ss"),
             "seconds": st.column_config.NumberColumn("seconds", format="%.1f"),
         },
     )
-    run_id = st.selectbox("Full summary of run", runs["run_id"].tolist(), key="data_run",
-                          format_func=lambda r: "run {} · {} · {}".format(
-                              r, *runs.set_index("run_id").loc[r, ["kind", "status"]]))
+    run_id = st.selectbox(
+        "Full summary of run",
+        runs["run_id"].tolist(),
+        key="data_run",
+        format_func=lambda r: "run {} · {} · {}".format(r, *runs.set_index("run_id").loc[r, ["kind", "status"]]),
+    )
     st.json(runs.set_index("run_id").loc[run_id, "summary"], expanded=True)

@@ -1,10 +1,10 @@
 """Map: every song where the model's last hidden layer puts it, in two dimensions."""
 
+import common
+import mapfigure
 import pandas as pd
 import streamlit as st
 
-import common
-import mapfigure
 from taskcode import queries
 
 OUT_OF_PLACE_ROWS = 500  # the table lists the most confident ones
@@ -29,8 +29,7 @@ def describe_version(version: int) -> str:
 
 
 left, middle, right = st.columns([2, 2, 3])
-version = left.selectbox("Model version", versions, index=default, format_func=describe_version,
-                         key="map_version")
+version = left.selectbox("Model version", versions, index=default, format_func=describe_version, key="map_version")
 chosen = newest.loc[version]
 people = list(chosen["people"])
 points = common.ask_shared(queries.map_points, int(chosen["map_id"]))  # shared: never changed here
@@ -38,17 +37,19 @@ if points.empty:
     st.info("This map has no songs (the nightly run may have just replaced it): press “Reload data”.")
     st.stop()
 
-shown_people = middle.multiselect("Liked by", people, default=people, key="map_people",
-                                  help="Show the songs of these people (shared songs included).")
-search = right.text_input("Find a song or artist", key="map_search",
-                          placeholder="part of a title or an artist's name")
+shown_people = middle.multiselect(
+    "Liked by", people, default=people, key="map_people", help="Show the songs of these people (shared songs included)."
+)
+search = right.text_input("Find a song or artist", key="map_search", placeholder="part of a title or an artist's name")
 
 # Search: case-insensitive, in titles and artists, as plain text (no regex).
 found = None
 if search.strip():
     needle = search.strip()
-    hits = points[points["name"].fillna("").str.contains(needle, case=False, regex=False)
-                  | points["artists"].fillna("").str.contains(needle, case=False, regex=False)]
+    hits = points[
+        points["name"].fillna("").str.contains(needle, case=False, regex=False)
+        | points["artists"].fillna("").str.contains(needle, case=False, regex=False)
+    ]
     if hits.empty:
         right.warning(f"No song or artist on this map matches “{needle}”.")
     else:
@@ -70,8 +71,9 @@ def drawn(url: str, map_id: int, people: tuple, shown_people: tuple, found: str 
     # Filter by person: a song stays when one of its owners is chosen
     # (songs nobody likes any more stay only while everyone is chosen).
     chosen_set = set(shown_people)
-    keep = points["owners"].map(lambda owners: bool(chosen_set.intersection(owners))
-                                or (not owners and chosen_set == set(people)))
+    keep = points["owners"].map(
+        lambda owners: bool(chosen_set.intersection(owners)) or (not owners and chosen_set == set(people))
+    )
     shown = points[keep]
     # Colours for the model's people, then for anyone who joined after it was trained.
     newcomers = sorted(set(points["owners"].explode().dropna()) - set(people))
@@ -81,9 +83,14 @@ def drawn(url: str, map_id: int, people: tuple, shown_people: tuple, found: str 
     if found is not None and found not in set(shown["track_id"]):
         on_map = pd.concat([shown, points[points["track_id"] == found]])
     figure, trace_rows = mapfigure.build(on_map, list(people), colours, found=found)
-    return {"on_map": on_map, "figure": figure, "trace_rows": trace_rows, "shown": len(shown),
-            "out_of_place": int(points["out_of_place"].sum()),
-            "shared": int((points["owners"].map(len) > 1).sum())}
+    return {
+        "on_map": on_map,
+        "figure": figure,
+        "trace_rows": trace_rows,
+        "shown": len(shown),
+        "out_of_place": int(points["out_of_place"].sum()),
+        "shared": int((points["owners"].map(len) > 1).sum()),
+    }
 
 
 view = drawn(common.database_url(), int(chosen["map_id"]), tuple(people), tuple(shown_people), found)
@@ -101,21 +108,26 @@ st.caption(
     "Click or lasso songs to list them below."
 )
 selection = st.plotly_chart(
-    figure, key="map_chart", on_select="rerun", selection_mode=("points", "box", "lasso"),
+    figure,
+    key="map_chart",
+    on_select="rerun",
+    selection_mode=("points", "box", "lasso"),
     config={"scrollZoom": True, "displaylogo": False},
 )
 
 
 def song_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Songs as people read them: title, artists, owners, the model's guess, a link."""
-    return pd.DataFrame({
-        "song": rows["name"],
-        "artists": rows["artists"],
-        "liked by": rows["owners"].map(", ".join),
-        "model says": rows["predicted"],
-        "confidence": rows["confidence"],
-        "spotify": rows["track_id"].map(common.spotify_link),
-    })
+    return pd.DataFrame(
+        {
+            "song": rows["name"],
+            "artists": rows["artists"],
+            "liked by": rows["owners"].map(", ".join),
+            "model says": rows["predicted"],
+            "confidence": rows["confidence"],
+            "spotify": rows["track_id"].map(common.spotify_link),
+        }
+    )
 
 
 table_columns = {
@@ -140,7 +152,15 @@ if out_of_place.empty:
 else:
     st.caption(
         "Songs the model confidently gives to someone who does not like them, most confident first"
-        + (f" (the first {OUT_OF_PLACE_ROWS} of {len(out_of_place):,})." if len(out_of_place) > OUT_OF_PLACE_ROWS else ".")
+        + (
+            f" (the first {OUT_OF_PLACE_ROWS} of {len(out_of_place):,})."
+            if len(out_of_place) > OUT_OF_PLACE_ROWS
+            else "."
+        )
     )
-    st.dataframe(song_table(out_of_place.head(OUT_OF_PLACE_ROWS)), hide_index=True,
-                 column_config=table_columns, key="out_of_place_table")
+    st.dataframe(
+        song_table(out_of_place.head(OUT_OF_PLACE_ROWS)),
+        hide_index=True,
+        column_config=table_columns,
+        key="out_of_place_table",
+    )

@@ -1,11 +1,11 @@
 """Model: every trained version, how good the champion is, and whether the network is worth it."""
 
+import common
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-import common
 from taskcode import queries
 
 st.title("The model")
@@ -38,25 +38,57 @@ st.dataframe(
 )
 
 chart = go.Figure()
-chart.add_trace(go.Scatter(x=versions["version"], y=versions["f1"], mode="lines+markers", name="F1",
-                           line=dict(color="#9e9e9e"), marker=dict(size=8, color="#9e9e9e")))
+chart.add_trace(
+    go.Scatter(
+        x=versions["version"],
+        y=versions["f1"],
+        mode="lines+markers",
+        name="F1",
+        line=dict(color="#9e9e9e"),
+        marker=dict(size=8, color="#9e9e9e"),
+    )
+)
 promoted = versions[versions["promoted"]]
-chart.add_trace(go.Scatter(x=promoted["version"], y=promoted["f1"], mode="markers+text", name="promoted",
-                           text=["champion" if s == "champion" else "promoted" for s in promoted["status"]],
-                           textposition="top center",
-                           marker=dict(symbol="star", size=16, color="#ff7f0e")))
+chart.add_trace(
+    go.Scatter(
+        x=promoted["version"],
+        y=promoted["f1"],
+        mode="markers+text",
+        name="promoted",
+        text=["champion" if s == "champion" else "promoted" for s in promoted["status"]],
+        textposition="top center",
+        marker=dict(symbol="star", size=16, color="#ff7f0e"),
+    )
+)
 if versions["majority_f1"].notna().any():
-    chart.add_trace(go.Scatter(x=versions["version"], y=versions["majority_f1"], mode="lines",
-                               name="always guess the biggest library", line=dict(dash="dot", color="#d62728")))
-chart.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), xaxis=dict(title="version", dtick=1),
-                    yaxis=dict(title="F1 on held-out songs"), title="F1 over versions (stars: promotions)")
+    chart.add_trace(
+        go.Scatter(
+            x=versions["version"],
+            y=versions["majority_f1"],
+            mode="lines",
+            name="always guess the biggest library",
+            line=dict(dash="dot", color="#d62728"),
+        )
+    )
+chart.update_layout(
+    height=320,
+    margin=dict(l=10, r=10, t=30, b=10),
+    xaxis=dict(title="version", dtick=1),
+    yaxis=dict(title="F1 on held-out songs"),
+    title="F1 over versions (stars: promotions)",
+)
 st.plotly_chart(chart, key="f1_chart")
 
 # -- one version in detail (default: the champion) -----------------------------------
 numbers = versions["version"].tolist()
 default = numbers.index(champion["version"]) if champion else len(numbers) - 1
-version = st.selectbox("Details of version", numbers, index=default, key="model_version",
-                       format_func=lambda v: f"version {v} ({versions.set_index('version').loc[v, 'status']})")
+version = st.selectbox(
+    "Details of version",
+    numbers,
+    index=default,
+    key="model_version",
+    format_func=lambda v: f"version {v} ({versions.set_index('version').loc[v, 'status']})",
+)
 details = common.ask(queries.model_version, version)
 metrics, baselines = details["metrics"] or {}, details["baselines"] or {}
 people = list(details["people"])
@@ -65,27 +97,46 @@ if not metrics:
     st.info(f"Version {version} has no metrics stored ({details['decision'] or 'no decision recorded'}).")
     st.stop()
 
-st.caption(f"Decision: {details['decision'] or '–'} · people: {', '.join(people)} · "
-           f"trained in {details['training_seconds'] or 0:.1f} s")
+st.caption(
+    f"Decision: {details['decision'] or '–'} · people: {', '.join(people)} · "
+    f"trained in {details['training_seconds'] or 0:.1f} s"
+)
 
-per_person = pd.DataFrame({
-    "person": people,
-    "F1": [metrics.get("f1_per_person", {}).get(p) for p in people],
-    "precision": [metrics.get("precision", {}).get(p) for p in people],
-    "recall": [metrics.get("recall", {}).get(p) for p in people],
-    "songs": [metrics.get("counts", {}).get("per_person", {}).get(p) for p in people],
-})
-st.dataframe(per_person, hide_index=True, column_config={
-    c: st.column_config.NumberColumn(c, format="%.3f") for c in ("F1", "precision", "recall")})
+per_person = pd.DataFrame(
+    {
+        "person": people,
+        "F1": [metrics.get("f1_per_person", {}).get(p) for p in people],
+        "precision": [metrics.get("precision", {}).get(p) for p in people],
+        "recall": [metrics.get("recall", {}).get(p) for p in people],
+        "songs": [metrics.get("counts", {}).get("per_person", {}).get(p) for p in people],
+    }
+)
+st.dataframe(
+    per_person,
+    hide_index=True,
+    column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in ("F1", "precision", "recall")},
+)
 
 left, right = st.columns(2)
 confusion = metrics.get("confusion")
 if confusion:
-    heatmap = go.Figure(go.Heatmap(
-        z=confusion["matrix"], x=confusion["labels"], y=confusion["labels"], colorscale="Blues",
-        texttemplate="%{z}", hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"))
-    heatmap.update_layout(title="Confusion matrix (test songs)", height=380, margin=dict(l=10, r=10, t=40, b=10),
-                          xaxis=dict(title="predicted"), yaxis=dict(title="true", autorange="reversed"))
+    heatmap = go.Figure(
+        go.Heatmap(
+            z=confusion["matrix"],
+            x=confusion["labels"],
+            y=confusion["labels"],
+            colorscale="Blues",
+            texttemplate="%{z}",
+            hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>",
+        )
+    )
+    heatmap.update_layout(
+        title="Confusion matrix (test songs)",
+        height=380,
+        margin=dict(l=10, r=10, t=40, b=10),
+        xaxis=dict(title="predicted"),
+        yaxis=dict(title="true", autorange="reversed"),
+    )
     left.plotly_chart(heatmap, key="confusion_chart")
 else:
     left.caption("No confusion matrix stored for this version.")
@@ -96,30 +147,56 @@ if curves:
     colours = common.person_colours(people)
     for person, curve in curves.items():
         area = float(np.trapezoid(curve["tpr"], curve["fpr"])) if len(curve["fpr"]) > 1 else float("nan")
-        roc.add_trace(go.Scatter(x=curve["fpr"], y=curve["tpr"], mode="lines", name=f"{person} (AUC {area:.2f})",
-                                 line=dict(color=colours.get(person))))
+        roc.add_trace(
+            go.Scatter(
+                x=curve["fpr"],
+                y=curve["tpr"],
+                mode="lines",
+                name=f"{person} (AUC {area:.2f})",
+                line=dict(color=colours.get(person)),
+            )
+        )
     roc.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line=dict(dash="dot", color="#9e9e9e")))
-    roc.update_layout(title=f"ROC curve (ROC AUC {metrics.get('roc_auc', float('nan')):.3f})", height=380,
-                      margin=dict(l=10, r=10, t=40, b=10),
-                      xaxis=dict(title="false positive rate", range=[0, 1]),
-                      yaxis=dict(title="true positive rate", range=[0, 1]))
+    roc.update_layout(
+        title=f"ROC curve (ROC AUC {metrics.get('roc_auc', float('nan')):.3f})",
+        height=380,
+        margin=dict(l=10, r=10, t=40, b=10),
+        xaxis=dict(title="false positive rate", range=[0, 1]),
+        yaxis=dict(title="true positive rate", range=[0, 1]),
+    )
     right.plotly_chart(roc, key="roc_chart")
 else:
     right.caption("No ROC curve stored for this version.")
 
 # -- is the neural network worth it? ------------------------------------------------
 st.subheader("Is the neural network worth it?")
-rows = [{"model": f"neural network (version {version})", "F1": metrics.get("f1"),
-         "ROC AUC": metrics.get("roc_auc"), "accuracy": metrics.get("accuracy")}]
+rows = [
+    {
+        "model": f"neural network (version {version})",
+        "F1": metrics.get("f1"),
+        "ROC AUC": metrics.get("roc_auc"),
+        "accuracy": metrics.get("accuracy"),
+    }
+]
 for name, values in baselines.items():
-    rows.append({"model": name.replace("_", " "), "F1": values.get("f1"),
-                 "ROC AUC": values.get("roc_auc"), "accuracy": values.get("accuracy")})
+    rows.append(
+        {
+            "model": name.replace("_", " "),
+            "F1": values.get("f1"),
+            "ROC AUC": values.get("roc_auc"),
+            "accuracy": values.get("accuracy"),
+        }
+    )
 if metrics.get("majority_f1") is not None:
-    rows.append({"model": "always guess the biggest library", "F1": metrics["majority_f1"],
-                 "ROC AUC": 0.5, "accuracy": None})
+    rows.append(
+        {"model": "always guess the biggest library", "F1": metrics["majority_f1"], "ROC AUC": 0.5, "accuracy": None}
+    )
 comparison = pd.DataFrame(rows)
-st.dataframe(comparison, hide_index=True, column_config={
-    c: st.column_config.NumberColumn(c, format="%.3f") for c in ("F1", "ROC AUC", "accuracy")})
+st.dataframe(
+    comparison,
+    hide_index=True,
+    column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in ("F1", "ROC AUC", "accuracy")},
+)
 
 scored = {name: values.get("f1") for name, values in baselines.items() if values.get("f1") is not None}
 if not scored or metrics.get("f1") is None:

@@ -4,11 +4,11 @@ No model runs here: the nightly embed step stores every known song's
 probabilities with its map point, and this page reads them.
 """
 
+import common
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-import common
 from taskcode import queries
 from taskcode.items import track_id_from
 
@@ -20,7 +20,8 @@ if champion is None:
     st.stop()
 
 reference = st.text_input(
-    "A Spotify track: link, URI or id", key="predict_ref",
+    "A Spotify track: link, URI or id",
+    key="predict_ref",
     placeholder="https://open.spotify.com/track/… or spotify:track:… or the 22-character id",
 )
 if not reference.strip():
@@ -44,16 +45,22 @@ if track is None:
     st.stop()
 
 st.subheader(f"{track['name'] or '(no name)'} — {track['artists'] or 'unknown artist'}")
-st.caption(f"Liked by {', '.join(track['owners']) or 'nobody right now'} · [open in Spotify]({common.spotify_link(track_id)})")
+st.caption(
+    f"Liked by {', '.join(track['owners']) or 'nobody right now'} · [open in Spotify]({common.spotify_link(track_id)})"
+)
 
 answer = common.ask(queries.prediction, track_id, champion["version"])
 if answer is None:
     if track["feature_source"] is None:
-        st.info("Known song, but not on the champion's map: it has no audio features yet (no feature "
-                "source knew it so far; the sync asks again later), and the model needs them.")
+        st.info(
+            "Known song, but not on the champion's map: it has no audio features yet (no feature "
+            "source knew it so far; the sync asks again later), and the model needs them."
+        )
     else:
-        st.info("Known song, but not on the champion's map yet: it arrived after the last map was drawn. "
-                "The next embed run (nightly) places it.")
+        st.info(
+            "Known song, but not on the champion's map yet: it arrived after the last map was drawn. "
+            "The next embed run (nightly) places it."
+        )
     st.stop()
 
 chances = pd.Series(answer["probabilities"]).sort_values(ascending=False)
@@ -66,9 +73,20 @@ columns = st.columns(len(chances))
 for column, (person, chance) in zip(columns, chances.items()):
     column.metric(person, f"{chance:.0%}")
 colours = common.person_colours(list(answer["people"]))
-bars = go.Figure(go.Bar(x=chances.values, y=chances.index, orientation="h",
-                        marker_color=[colours[p] for p in chances.index],
-                        text=[f"{c:.0%}" for c in chances.values], textposition="auto"))
-bars.update_layout(height=80 + 40 * len(chances), margin=dict(l=10, r=10, t=10, b=10),
-                   xaxis=dict(range=[0, 1], tickformat=".0%"), yaxis=dict(autorange="reversed"))
+bars = go.Figure(
+    go.Bar(
+        x=chances.values,
+        y=chances.index,
+        orientation="h",
+        marker_color=[colours[p] for p in chances.index],
+        text=[f"{c:.0%}" for c in chances.values],
+        textposition="auto",
+    )
+)
+bars.update_layout(
+    height=80 + 40 * len(chances),
+    margin=dict(l=10, r=10, t=10, b=10),
+    xaxis=dict(range=[0, 1], tickformat=".0%"),
+    yaxis=dict(autorange="reversed"),
+)
 st.plotly_chart(bars, key="predict_chart")

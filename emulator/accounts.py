@@ -17,10 +17,9 @@ import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
-from taskcode.errors import DataError
-
 from emulator.library import Library
 from emulator.messages import Answer, Call, Refused, bad_request, error, form, json_answer, oauth_error
+from taskcode.errors import DataError
 
 if TYPE_CHECKING:
     from emulator.service import Emulator
@@ -47,8 +46,9 @@ class Code:
 class Accounts:
     """Apps and tokens; every change holds the emulator's lock."""
 
-    def __init__(self, library: Library, lock: threading.RLock, client_id: str, client_secret: str,
-                 access_token_ttl: int):
+    def __init__(
+        self, library: Library, lock: threading.RLock, client_id: str, client_secret: str, access_token_ttl: int
+    ):
         self.library = library
         self.client_id = client_id
         self.access_token_ttl = access_token_ttl
@@ -101,8 +101,12 @@ class Accounts:
     def new_access_token(self, grant: Grant) -> dict:
         token = "BQ" + secrets.token_urlsafe(48)
         self._access_tokens[token] = dataclasses.replace(grant, expires_at=time.time() + self.access_token_ttl)
-        return {"access_token": token, "token_type": "Bearer", "expires_in": self.access_token_ttl,
-                "scope": grant.scope}
+        return {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": self.access_token_ttl,
+            "scope": grant.scope,
+        }
 
     def refresh_grant(self, token: str) -> Grant | None:
         return self._refresh_tokens.get(token)
@@ -179,8 +183,10 @@ def token(emu: Emulator, call: Call) -> Answer:
         return json_answer(200, {**accounts.new_access_token(code.grant), "refresh_token": refresh_token})
     if grant_type is None:
         raise oauth_error("unsupported_grant_type", "grant_type parameter is missing")
-    raise oauth_error("unsupported_grant_type", f"grant_type must be client_credentials, "
-                      f"authorization_code or refresh_token, not {grant_type!r}")
+    raise oauth_error(
+        "unsupported_grant_type",
+        f"grant_type must be client_credentials, authorization_code or refresh_token, not {grant_type!r}",
+    )
 
 
 def _client_of(accounts: Accounts, call: Call, fields: dict[str, str]) -> str:

@@ -13,9 +13,8 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from taskcode.errors import DataError
-
 from emulator.messages import Answer, Call, error, json_answer
+from taskcode.errors import DataError
 
 if TYPE_CHECKING:
     from emulator.service import Emulator
@@ -31,8 +30,9 @@ class FaultAction:
 
 
 FAULT_ACTIONS: dict[str, FaultAction] = {
-    "rate_limit": FaultAction(("endpoint",), ("every", "retry_after", "reason", "times"),
-                              lambda emu, args: emu.rate_limit(**args)),
+    "rate_limit": FaultAction(
+        ("endpoint",), ("every", "retry_after", "reason", "times"), lambda emu, args: emu.rate_limit(**args)
+    ),
     "fail": FaultAction(("endpoint",), ("status", "count", "html"), lambda emu, args: emu.fail(**args)),
     "malformed": FaultAction(("endpoint",), ("count",), lambda emu, args: emu.malformed(**args)),
     "reset_connections": FaultAction(("endpoint",), ("count",), lambda emu, args: emu.reset_connections(**args)),
@@ -45,8 +45,9 @@ FAULT_ACTIONS: dict[str, FaultAction] = {
 
 
 def people(emu: Emulator, call: Call, data: dict) -> list[dict]:
-    return [{"name": p.name, "user_id": p.user_id, "refresh_token": emu.refresh_token(p.name)}
-            for p in emu.library.people]
+    return [
+        {"name": p.name, "user_id": p.user_id, "refresh_token": emu.refresh_token(p.name)} for p in emu.library.people
+    ]
 
 
 def client(emu: Emulator, call: Call, data: dict) -> dict:
@@ -70,8 +71,10 @@ def set_fault(emu: Emulator, call: Call, data: dict) -> dict:
         raise DataError(f"action must be one of {', '.join(FAULT_ACTIONS)}")
     unknown = sorted(set(data) - set(action.required) - set(action.optional))
     if unknown:
-        raise DataError(f"{name}: unknown field(s) {', '.join(unknown)}; "
-                        f"allowed: {', '.join(action.required + action.optional) or 'none'}")
+        raise DataError(
+            f"{name}: unknown field(s) {', '.join(unknown)}; "
+            f"allowed: {', '.join(action.required + action.optional) or 'none'}"
+        )
     _fields(data, *action.required)
     action.apply(emu, data)
     return {"ok": True}

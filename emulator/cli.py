@@ -12,12 +12,11 @@ import sys
 import threading
 import time
 
-from taskcode.errors import TaskcodeError, UsageError
-from taskcode.log import setup_logging
-
 from emulator.library import Library
 from emulator.sample import generate
 from emulator.service import Emulator
+from taskcode.errors import TaskcodeError, UsageError
+from taskcode.log import setup_logging
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -31,8 +30,10 @@ def serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise TaskcodeError(f"emulator: cannot listen on 127.0.0.1:{args.port}: {exc.strerror}") from None
     with emu:
-        print(f"Spotify emulator serving {args.library} ({len(library.people)} people, "
-              f"{len(library.likes)} likes) at {emu.url}")
+        print(
+            f"Spotify emulator serving {args.library} ({len(library.people)} people, "
+            f"{len(library.likes)} likes) at {emu.url}"
+        )
         _print_environment(emu, secret)
         print(f"People and their refresh tokens: GET {emu.url}/admin/people. Ctrl-C stops it.", flush=True)
         try:
@@ -50,14 +51,19 @@ def _print_environment(emu: Emulator, secret: str | None) -> None:
     if secret:
         print("  SPOTIFY_CLIENT_SECRET: the value it was started with")
     else:
-        print("  SPOTIFY_CLIENT_SECRET: a random one nobody knows; to call /api/token,"
-              " restart with SPOTIFY_CLIENT_SECRET set")
+        print(
+            "  SPOTIFY_CLIENT_SECRET: a random one nobody knows; to call /api/token,"
+            " restart with SPOTIFY_CLIENT_SECRET set"
+        )
 
 
 def sample_library(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     library = generate(
-        people=args.people, tracks=args.tracks, overlap=args.overlap, seed=args.seed,
+        people=args.people,
+        tracks=args.tracks,
+        overlap=args.overlap,
+        seed=args.seed,
         catalog_extra=args.catalog_extra,
     )
     try:
@@ -84,8 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serving.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     serving.add_argument("--library", required=True, help="library file written by sample-library")
-    serving.add_argument("--client-id", help="the app's client id (default: $SPOTIFY_CLIENT_ID or random);"
-                         " the secret comes from $SPOTIFY_CLIENT_SECRET")
+    serving.add_argument(
+        "--client-id",
+        help="the app's client id (default: $SPOTIFY_CLIENT_ID or random);"
+        " the secret comes from $SPOTIFY_CLIENT_SECRET",
+    )
     serving.set_defaults(handler=serve)
 
     sample = commands.add_parser(
@@ -93,12 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sample.add_argument("--people", type=int, default=2, help="number of people (default 2)")
     sample.add_argument("--tracks", type=int, default=1000, help="liked songs per person (default 1000)")
-    sample.add_argument("--overlap", type=float, default=0.1,
-                        help="fraction of each person's likes also liked by someone else (default 0.1)")
+    sample.add_argument(
+        "--overlap",
+        type=float,
+        default=0.1,
+        help="fraction of each person's likes also liked by someone else (default 0.1)",
+    )
     sample.add_argument("--seed", type=int, default=7, help="same seed, same library (default 7)")
     sample.add_argument("--catalog", help="also write a catalog CSV (public 'Spotify Tracks Dataset' columns)")
-    sample.add_argument("--catalog-extra", type=int, default=0,
-                        help="songs in the catalog that nobody likes yet (for discover)")
+    sample.add_argument(
+        "--catalog-extra", type=int, default=0, help="songs in the catalog that nobody likes yet (for discover)"
+    )
     sample.add_argument("-o", "--output", required=True, help="library file to write (JSON)")
     sample.set_defaults(handler=sample_library)
     return parser

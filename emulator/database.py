@@ -6,11 +6,10 @@ same rows through the same upserts as the sync.
 
 from __future__ import annotations
 
+from emulator.library import Library
 from taskcode import store
 from taskcode.db import transaction
 from taskcode.items import SavedTrack, TrackRow, parse_timestamp
-
-from emulator.library import Library
 
 
 def load_into_database(conn, library: Library, *, with_features: bool = True) -> None:
@@ -31,11 +30,14 @@ def load_into_database(conn, library: Library, *, with_features: bool = True) ->
                 ties = frozenset(s.track.track_id for s in saved if s.added_at == newest)
                 store.save_watermark(cur, ids[person.name], store.Watermark(newest, ties))
         if with_features:
-            store.upsert_features(cur, (
-                {"track_id": t["id"], "source": t["known_by"][0], "duration_ms": t["duration_ms"],
-                 **t["features"]}
-                for t in liked if t["known_by"]
-            ))
+            store.upsert_features(
+                cur,
+                (
+                    {"track_id": t["id"], "source": t["known_by"][0], "duration_ms": t["duration_ms"], **t["features"]}
+                    for t in liked
+                    if t["known_by"]
+                ),
+            )
 
 
 def track_row(track: dict) -> TrackRow:

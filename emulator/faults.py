@@ -10,9 +10,8 @@ import dataclasses
 import math
 import threading
 
-from taskcode.errors import DataError
-
 from emulator.messages import Answer, error, server_error
+from taskcode.errors import DataError
 
 # The endpoint keys of the route table: faults and the request log are kept per key.
 ENDPOINTS = ("me", "tracks", "audio_features", "reccobeats", "token", "authorize")
@@ -93,8 +92,9 @@ class Faults:
             raise DataError(f"no endpoint {endpoint!r}; known: {', '.join(ENDPOINTS)}")
         return self._by_endpoint[endpoint]
 
-    def rate_limit(self, endpoint: str, every: int = 1, retry_after: float = 1, reason: str | None = None,
-                   times: int | None = None) -> None:
+    def rate_limit(
+        self, endpoint: str, every: int = 1, retry_after: float = 1, reason: str | None = None, times: int | None = None
+    ) -> None:
         if every < 1 or retry_after < 0 or (times is not None and times < 0):
             raise DataError("rate_limit: every >= 1, retry_after >= 0, times >= 0 or None")
         with self._lock:

@@ -16,10 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from emulator.taste import DEFAULT_SEPARATION, LATENT_DIMS, random_ids, taste_centres, tracks_from_latent
 from taskcode.catalog import CATALOG_COLUMNS
 from taskcode.errors import DataError
-
-from emulator.taste import DEFAULT_SEPARATION, LATENT_DIMS, random_ids, taste_centres, tracks_from_latent
 
 FORMAT = 1
 
@@ -62,7 +61,7 @@ class Library:
         Path(path).write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
 
     @classmethod
-    def load(cls, path: Path | str) -> "Library":
+    def load(cls, path: Path | str) -> Library:
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -110,13 +109,13 @@ class Library:
         if track_id not in self.tracks:
             raise DataError(f"no track {track_id!r} in the library")
         self.remove_like(name, track_id)
-        like = Like(name, track_id, added_at or iso(dt.datetime.now(dt.timezone.utc)))
+        like = Like(name, track_id, added_at or iso(dt.datetime.now(dt.UTC)))
         self.likes.append(like)
         return like
 
     def remove_like(self, name: str, track_id: str) -> bool:
         before = len(self.likes)
-        self.likes = [l for l in self.likes if not (l.person == name and l.track_id == track_id)]
+        self.likes = [like for like in self.likes if not (like.person == name and like.track_id == track_id)]
         return len(self.likes) != before
 
     def new_track(self, name: str, rng: np.random.Generator | None = None) -> dict:
@@ -143,18 +142,35 @@ class Library:
                 if "csv" not in track["known_by"]:
                     continue
                 f = track["features"]
-                writer.writerow((
-                    rows, track_id, ";".join(a["name"] for a in track["artists"]),
-                    (track.get("album") or {}).get("name", ""), track["name"], 0,
-                    track["duration_ms"], str(track["explicit"]), f["danceability"],
-                    f["energy"], f["key"], f["loudness"], f["mode"], f["speechiness"],
-                    f["acousticness"], f["instrumentalness"], f["liveness"], f["valence"],
-                    f["tempo"], f["time_signature"], track["genre"],
-                ))
+                writer.writerow(
+                    (
+                        rows,
+                        track_id,
+                        ";".join(a["name"] for a in track["artists"]),
+                        (track.get("album") or {}).get("name", ""),
+                        track["name"],
+                        0,
+                        track["duration_ms"],
+                        str(track["explicit"]),
+                        f["danceability"],
+                        f["energy"],
+                        f["key"],
+                        f["loudness"],
+                        f["mode"],
+                        f["speechiness"],
+                        f["acousticness"],
+                        f["instrumentalness"],
+                        f["liveness"],
+                        f["valence"],
+                        f["tempo"],
+                        f["time_signature"],
+                        track["genre"],
+                    )
+                )
                 rows += 1
         return rows
 
 
 def iso(moment: dt.datetime) -> str:
     """Spotify's added_at format: UTC, whole seconds, a Z."""
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -12,10 +12,9 @@ import string
 import threading
 import time
 
-from taskcode.errors import DataError
-
 from emulator import shapes
 from emulator.library import Library
+from taskcode.errors import DataError
 
 QUIRKS = ("null_track", "local_file", "episode", "duplicate", "missing_album", "non_ascii")
 _STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")

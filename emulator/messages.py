@@ -50,8 +50,9 @@ def json_answer(status: int, data, headers: dict[str, str] | None = None) -> Ans
     return Answer(status, json.dumps(data, ensure_ascii=False).encode("utf-8"), headers=headers or {})
 
 
-def error(status: int, message: str | None = None, reason: str | None = None,
-          headers: dict[str, str] | None = None) -> Answer:
+def error(
+    status: int, message: str | None = None, reason: str | None = None, headers: dict[str, str] | None = None
+) -> Answer:
     """Spotify's error shape; a missing message stays missing (the 403 of audio features has none)."""
     body: dict = {"status": status}
     if message is not None:

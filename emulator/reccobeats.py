@@ -21,10 +21,12 @@ def audio_features(emu: Emulator, call: Call) -> Answer:
     for track_id in dict.fromkeys(ids_param(call.query, MAX_RECCOBEATS_IDS)):
         row = emu.library.tracks.get(track_id)
         if row is not None and "reccobeats" in row["known_by"]:
-            content.append({
-                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"reccobeats:{track_id}")),
-                "href": f"https://open.spotify.com/track/{track_id}",
-                **{name: row["features"][name] for name in RECCOBEATS_FIELDS},
-            })
+            content.append(
+                {
+                    "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"reccobeats:{track_id}")),
+                    "href": f"https://open.spotify.com/track/{track_id}",
+                    **{name: row["features"][name] for name in RECCOBEATS_FIELDS},
+                }
+            )
     content.sort(key=lambda item: item["id"])
     return json_answer(200, {"content": content})

@@ -19,10 +19,17 @@ class RequestLog:
     def record(self, call: Call, answer: Answer) -> None:
         query = {key: "<hidden>" if key in _HIDDEN_PARAMS else value for key, value in call.query.items()}
         with self._lock:
-            self._entries.append({
-                "time": call.time, "method": call.method, "path": call.path, "query": query,
-                "status": answer.status, "endpoint": call.endpoint, "person": call.person,
-            })
+            self._entries.append(
+                {
+                    "time": call.time,
+                    "method": call.method,
+                    "path": call.path,
+                    "query": query,
+                    "status": answer.status,
+                    "endpoint": call.endpoint,
+                    "person": call.person,
+                }
+            )
 
     def entries(self, endpoint: str | None = None) -> list[dict]:
         with self._lock:

@@ -6,10 +6,9 @@ import datetime as dt
 
 import numpy as np
 
-from taskcode.errors import DataError
-
 from emulator.library import Library, Like, Person, iso
 from emulator.taste import DEFAULT_SEPARATION, FEATURE_SOURCES, LATENT_DIMS, taste_centres, tracks_from_latent
+from taskcode.errors import DataError
 
 
 def generate(
@@ -47,12 +46,12 @@ def generate(
     _assign_sources(all_tracks, rng, unknown_features, spotify_coverage, reccobeats_coverage, csv_coverage)
 
     liked_tracks = all_tracks[: len(owner)]
-    catalog = all_tracks[len(owner):]
+    catalog = all_tracks[len(owner) :]
     for track in catalog:
         track["known_by"] = sorted(set(track["known_by"]) | {"csv"})
 
     liked_by = _liked_by(owner, people, tracks - own_per_person, rng)
-    now = now or dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc)
+    now = now or dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
     likes = []
     for person, indices in enumerate(liked_by):
         order = rng.permutation(len(indices))
@@ -61,8 +60,7 @@ def generate(
             likes.append(Like(names[person], liked_tracks[indices[index]]["id"], stamps[position]))
 
     people_rows = [
-        Person(name=name, user_id=f"synthetic-{name}-{seed}", display_name=_display_name(name))
-        for name in names
+        Person(name=name, user_id=f"synthetic-{name}-{seed}", display_name=_display_name(name)) for name in names
     ]
     return Library(
         seed=seed,
@@ -129,4 +127,3 @@ def _person_names(count: int) -> list[str]:
 
 def _display_name(name: str) -> str:
     return {"alice": "Alice Ångström", "bob": "Bob Núñez"}.get(name, name.capitalize())
-

@@ -127,8 +127,11 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         call = Call(
-            method=self.command, path=parts.path, query=dict(parse_qsl(parts.query, keep_blank_values=True)),
-            headers=self.headers, body=self.rfile.read(length) if length else b"",
+            method=self.command,
+            path=parts.path,
+            query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+            headers=self.headers,
+            body=self.rfile.read(length) if length else b"",
             client_ip=self.client_address[0],
         )
         result = answer(self.server.emulator, call)

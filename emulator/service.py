@@ -21,8 +21,15 @@ from emulator.server import Server
 class Emulator:
     """Spotify, the accounts service and ReccoBeats for one sample library, on 127.0.0.1."""
 
-    def __init__(self, library: Library, *, client_id: str | None = None, client_secret: str | None = None,
-                 access_token_ttl: int = 3600, port: int = 0):
+    def __init__(
+        self,
+        library: Library,
+        *,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        access_token_ttl: int = 3600,
+        port: int = 0,
+    ):
         self.library = library
         self.client_id = client_id or secrets.token_hex(16)
         self.client_secret = client_secret or secrets.token_hex(16)
@@ -42,8 +49,10 @@ class Emulator:
             self._server = Server(self)
             self.port = self._server.server_address[1]
             self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                name=f"spotify-emulator-{self.port}", daemon=True,
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"spotify-emulator-{self.port}",
+                daemon=True,
             )
             self._thread.start()
         return self
@@ -131,8 +140,9 @@ class Emulator:
 
     # -- faults ---------------------------------------------------------------------
 
-    def rate_limit(self, endpoint: str, every: int = 1, retry_after: float = 1, reason: str | None = None,
-                   times: int | None = None) -> None:
+    def rate_limit(
+        self, endpoint: str, every: int = 1, retry_after: float = 1, reason: str | None = None, times: int | None = None
+    ) -> None:
         """Every N-th call answers 429 with Retry-After, and opens a real window (see faults.RateLimit)."""
         self.faults.rate_limit(endpoint, every, retry_after, reason, times)
 

@@ -9,8 +9,11 @@ def spotify_object(api_base: str, kind: str, object_id: str, **fields) -> dict:
     """The links every Spotify object carries, plus its own fields."""
     return {
         "external_urls": {"spotify": f"https://open.spotify.com/{kind}/{object_id}"},
-        "href": f"{api_base}/{kind}s/{object_id}", "id": object_id, "type": kind,
-        "uri": f"spotify:{kind}:{object_id}", **fields,
+        "href": f"{api_base}/{kind}s/{object_id}",
+        "id": object_id,
+        "type": kind,
+        "uri": f"spotify:{kind}:{object_id}",
+        **fields,
     }
 
 
@@ -21,15 +24,31 @@ def track(api_base: str, track_id: str, row: dict) -> dict:
     if "album" in row:  # the "missing_album" quirk has none
         album = row["album"]
         fields["album"] = spotify_object(
-            api_base, "album", album["id"], album_type="album", artists=artists, images=[], name=album["name"],
-            release_date=album["release_date"], release_date_precision=album["release_date_precision"],
+            api_base,
+            "album",
+            album["id"],
+            album_type="album",
+            artists=artists,
+            images=[],
+            name=album["name"],
+            release_date=album["release_date"],
+            release_date_precision=album["release_date_precision"],
             total_tracks=12,
         )
     if artists:
         fields["artists"] = artists
     return spotify_object(
-        api_base, "track", track_id, **fields, disc_number=1, duration_ms=row["duration_ms"],
-        explicit=row["explicit"], external_ids={}, is_local=False, name=row["name"], preview_url=None,
+        api_base,
+        "track",
+        track_id,
+        **fields,
+        disc_number=1,
+        duration_ms=row["duration_ms"],
+        explicit=row["explicit"],
+        external_ids={},
+        is_local=False,
+        name=row["name"],
+        preview_url=None,
         track_number=1 + sum(track_id.encode()) % 12,  # stable and plausible
     )
 
@@ -40,8 +59,11 @@ def audio_features(api_base: str, track_id: str, row: dict) -> dict:
     return {
         **{name: features[name] for name in RECCOBEATS_FIELDS},
         "analysis_url": f"{api_base}/audio-analysis/{track_id}",
-        "duration_ms": row["duration_ms"], "id": track_id, "time_signature": features["time_signature"],
-        "track_href": f"{api_base}/tracks/{track_id}", "type": "audio_features",
+        "duration_ms": row["duration_ms"],
+        "id": track_id,
+        "time_signature": features["time_signature"],
+        "track_href": f"{api_base}/tracks/{track_id}",
+        "type": "audio_features",
         "uri": f"spotify:track:{track_id}",
     }
 
@@ -49,14 +71,41 @@ def audio_features(api_base: str, track_id: str, row: dict) -> dict:
 def local_file(title: str) -> dict:
     """A file the person added from disk: no id, no links, a spotify:local: uri."""
     return {
-        "album": {"album_type": None, "artists": [], "external_urls": {}, "href": None, "id": None,
-                  "images": [], "name": "Synthetic Local Album", "release_date": None,
-                  "release_date_precision": None, "type": "album", "uri": None},
-        "artists": [{"external_urls": {}, "href": None, "id": None, "name": "Synthetic Local Artist",
-                     "type": "artist", "uri": None}],
-        "disc_number": 0, "duration_ms": 201000, "explicit": False, "external_ids": {},
-        "external_urls": {}, "href": None, "id": None, "is_local": True, "name": title,
-        "preview_url": None, "track_number": 0, "type": "track",
+        "album": {
+            "album_type": None,
+            "artists": [],
+            "external_urls": {},
+            "href": None,
+            "id": None,
+            "images": [],
+            "name": "Synthetic Local Album",
+            "release_date": None,
+            "release_date_precision": None,
+            "type": "album",
+            "uri": None,
+        },
+        "artists": [
+            {
+                "external_urls": {},
+                "href": None,
+                "id": None,
+                "name": "Synthetic Local Artist",
+                "type": "artist",
+                "uri": None,
+            }
+        ],
+        "disc_number": 0,
+        "duration_ms": 201000,
+        "explicit": False,
+        "external_ids": {},
+        "external_urls": {},
+        "href": None,
+        "id": None,
+        "is_local": True,
+        "name": title,
+        "preview_url": None,
+        "track_number": 0,
+        "type": "track",
         "uri": "spotify:local:Synthetic+Local+Artist:Synthetic+Local+Album:" + title.replace(" ", "+") + ":201",
     }
 
@@ -65,8 +114,18 @@ def episode(api_base: str, episode_id: str, show_id: str, number: int) -> dict:
     """A podcast episode where a track was expected (type "episode")."""
     show = spotify_object(api_base, "show", show_id, name="Synthetic Podcast", publisher="Synthetic Radio")
     return spotify_object(
-        api_base, "episode", episode_id, name=f"Synthetic Episode {number}",
-        description="Not a song.", duration_ms=1_800_000, explicit=False, images=[],
-        is_local=False, release_date="2026-10-01", release_date_precision="day", show=show,
-        episode=True, track=False,
+        api_base,
+        "episode",
+        episode_id,
+        name=f"Synthetic Episode {number}",
+        description="Not a song.",
+        duration_ms=1_800_000,
+        explicit=False,
+        images=[],
+        is_local=False,
+        release_date="2026-10-01",
+        release_date_precision="day",
+        show=show,
+        episode=True,
+        track=False,
     )

@@ -21,14 +21,56 @@ DEFAULT_SEPARATION = 2.0
 
 _BASE62 = np.array(list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"))
 _WORDS_A = (
-    "Velvet", "Paper", "Neon", "Quiet", "Electric", "Golden", "Broken", "Midnight",
-    "Silver", "Hollow", "Crimson", "Gentle", "Restless", "Frozen", "Wild", "Distant",
-    "Café", "Señora", "Über", "Ångström", "Tōkyō", "Zürich", "Smörgås", "Déjà",
+    "Velvet",
+    "Paper",
+    "Neon",
+    "Quiet",
+    "Electric",
+    "Golden",
+    "Broken",
+    "Midnight",
+    "Silver",
+    "Hollow",
+    "Crimson",
+    "Gentle",
+    "Restless",
+    "Frozen",
+    "Wild",
+    "Distant",
+    "Café",
+    "Señora",
+    "Über",
+    "Ångström",
+    "Tōkyō",
+    "Zürich",
+    "Smörgås",
+    "Déjà",
 )
 _WORDS_B = (
-    "Harbor", "Engine", "Garden", "Signal", "River", "Machine", "Letters", "Summer",
-    "Echo", "Mirror", "Highway", "Lanterns", "Static", "Orbit", "Weather", "Island",
-    "Lullaby", "Parade", "Satellite", "Window", "Fever", "Compass", "Ballad", "Drift",
+    "Harbor",
+    "Engine",
+    "Garden",
+    "Signal",
+    "River",
+    "Machine",
+    "Letters",
+    "Summer",
+    "Echo",
+    "Mirror",
+    "Highway",
+    "Lanterns",
+    "Static",
+    "Orbit",
+    "Weather",
+    "Island",
+    "Lullaby",
+    "Parade",
+    "Satellite",
+    "Window",
+    "Fever",
+    "Compass",
+    "Ballad",
+    "Drift",
 )
 _INTEGER = ("key", "mode", "time_signature")
 _GENRES = ("synth-pop", "synth-rock", "synth-folk", "synth-jazz", "synth-hop", "synth-ambient")
@@ -79,7 +121,7 @@ def tracks_from_latent(latent: np.ndarray, rng: np.random.Generator, serial_star
     artist_pool = max(20, n // 4)
     words_a, words_b = rng.integers(0, len(_WORDS_A), (2, n)), rng.integers(0, len(_WORDS_B), (2, n))
     artist_numbers = rng.integers(0, artist_pool, (n, 3))
-    genres = np.array(_GENRES)[np.argmax(z[:, :len(_GENRES)], axis=1)]
+    genres = np.array(_GENRES)[np.argmax(z[:, : len(_GENRES)], axis=1)]
 
     rows = []
     for i in range(n):
@@ -89,26 +131,29 @@ def tracks_from_latent(latent: np.ndarray, rng: np.random.Generator, serial_star
             for a in artist_numbers[i, : artist_count[i]]
         ]
         album_number = int(artist_numbers[i, 0]) * 7 + int(year[i]) % 7
-        rows.append({
-            "id": str(ids[i]),
-            "name": f"{_WORDS_A[words_a[0, i]]} {_WORDS_B[words_b[0, i]]} (Synthetic {serial})",
-            "artists": artists,
-            "album": {
-                "id": stable_id("album", album_number),
-                "name": f"Synthetic Album {_WORDS_A[words_a[1, i]]} {_WORDS_B[words_b[1, i]]}",
-                "release_date": f"{int(year[i])}-{1 + serial % 12:02d}-{1 + serial % 28:02d}",
-                "release_date_precision": "day",
-            },
-            "duration_ms": int(duration[i]),
-            "explicit": bool(explicit[i]),
-            "genre": str(genres[i]),
-            "features": {
-                **{name: round(float(values[i]), 4) for name, values in features.items() if name not in _INTEGER},
-                **{name: int(features[name][i]) for name in _INTEGER},
-            },
-            "known_by": list(FEATURE_SOURCES),
-        })
+        rows.append(
+            {
+                "id": str(ids[i]),
+                "name": f"{_WORDS_A[words_a[0, i]]} {_WORDS_B[words_b[0, i]]} (Synthetic {serial})",
+                "artists": artists,
+                "album": {
+                    "id": stable_id("album", album_number),
+                    "name": f"Synthetic Album {_WORDS_A[words_a[1, i]]} {_WORDS_B[words_b[1, i]]}",
+                    "release_date": f"{int(year[i])}-{1 + serial % 12:02d}-{1 + serial % 28:02d}",
+                    "release_date_precision": "day",
+                },
+                "duration_ms": int(duration[i]),
+                "explicit": bool(explicit[i]),
+                "genre": str(genres[i]),
+                "features": {
+                    **{name: round(float(values[i]), 4) for name, values in features.items() if name not in _INTEGER},
+                    **{name: int(features[name][i]) for name in _INTEGER},
+                },
+                "known_by": list(FEATURE_SOURCES),
+            }
+        )
     return rows
+
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-x))
@@ -128,4 +173,3 @@ def stable_id(kind: str, number: int) -> str:
         value, rest = divmod(value, 62)
         digits.append(str(_BASE62[rest]))
     return "".join(digits)
-

@@ -21,10 +21,17 @@ _MARKET = re.compile(r"[A-Z]{2}|from_token")
 def me(emu: Emulator, call: Call) -> Answer:
     emu.accounts.authenticate(call)
     person = emu.library.person(call.person)
-    return json_answer(200, shapes.spotify_object(
-        emu.api_base, "user", person.user_id, display_name=person.display_name,
-        followers={"href": None, "total": 0}, images=[],
-    ))
+    return json_answer(
+        200,
+        shapes.spotify_object(
+            emu.api_base,
+            "user",
+            person.user_id,
+            display_name=person.display_name,
+            followers={"href": None, "total": 0},
+            images=[],
+        ),
+    )
 
 
 def saved_tracks(emu: Emulator, call: Call) -> Answer:
@@ -42,18 +49,21 @@ def saved_tracks(emu: Emulator, call: Call) -> Answer:
         params = {"offset": at, "limit": limit, **({"market": market} if market else {})}
         return f"{emu.api_base}/me/tracks?{urlencode(params)}"
 
-    return json_answer(200, {
-        "href": page(offset),
-        "items": [
-            {"added_at": added_at, "track": _served(emu, track)}
-            for added_at, track in entries[offset: offset + limit]
-        ],
-        "limit": limit,
-        "next": page(offset + limit) if offset + limit < total else None,
-        "offset": offset,
-        "previous": page(max(0, offset - limit)) if offset > 0 else None,
-        "total": total,
-    })
+    return json_answer(
+        200,
+        {
+            "href": page(offset),
+            "items": [
+                {"added_at": added_at, "track": _served(emu, track)}
+                for added_at, track in entries[offset : offset + limit]
+            ],
+            "limit": limit,
+            "next": page(offset + limit) if offset + limit < total else None,
+            "offset": offset,
+            "previous": page(max(0, offset - limit)) if offset > 0 else None,
+            "total": total,
+        },
+    )
 
 
 def _served(emu: Emulator, track: str | dict | None) -> dict | None:

@@ -61,4 +61,3 @@ def test_run(dag_id: str, conf: dict | None = None) -> tuple[str, list[tuple[str
         name = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.rendered_map_index or ti.map_index}]"
         tasks.append((name, str(ti.state), ti.xcom_pull(task_ids=ti.task_id, map_indexes=ti.map_index)))
     return str(run.state), tasks
-

@@ -26,6 +26,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(PROJECT), str(PROJECT / "plugins")]
 
 from airflow_dev import local_environment  # noqa: E402 - beside this script
+
 from emulator import generate  # noqa: E402
 from taskcode import db  # noqa: E402
 from taskcode.authorize import authorize  # noqa: E402
@@ -46,15 +47,21 @@ def main() -> int:
             children.append(_start_emulator(settings))
             settings = load_settings()
         env = local_environment(settings)
-        env.update({
-            "PATH": str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""),
-            "AIRFLOW__API__PORT": str(port),
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        })
+        env.update(
+            {
+                "PATH": str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""),
+                "AIRFLOW__API__PORT": str(port),
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            }
+        )
         airflow = str(Path(sys.executable).with_name("airflow"))
         subprocess.run([airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
-        subprocess.run([airflow, "pools", "set", SPOTIFY_POOL, str(SPOTIFY_POOL_SLOTS),
-                        "caps concurrent Spotify calls"], env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [airflow, "pools", "set", SPOTIFY_POOL, str(SPOTIFY_POOL_SLOTS), "caps concurrent Spotify calls"],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         print(f"Airflow UI: http://127.0.0.1:{port} (login printed below as 'Login with username'); Ctrl-C stops it")
         standalone = subprocess.Popen([airflow, "standalone"], env=env)
         children.append(standalone)
@@ -83,18 +90,32 @@ def _start_emulator(settings) -> subprocess.Popen:
         library.save(library_path)
         library.write_catalog(demo_dir / "catalog.csv")
     base = f"http://127.0.0.1:{EMULATOR_PORT}"
-    os.environ.update({
-        "SPOTIFY_CLIENT_ID": "local-emulator-app",
-        "SPOTIFY_CLIENT_SECRET": secrets.token_urlsafe(24),
-        "SPOTIFY_API_BASE": base + "/v1",
-        "SPOTIFY_ACCOUNTS_BASE": base,
-        "RECCOBEATS_API_BASE": base + "/reccobeats/v1",
-        "TASKCODE_CATALOG_CSV": str(demo_dir / "catalog.csv"),
-    })
+    os.environ.update(
+        {
+            "SPOTIFY_CLIENT_ID": "local-emulator-app",
+            "SPOTIFY_CLIENT_SECRET": secrets.token_urlsafe(24),
+            "SPOTIFY_API_BASE": base + "/v1",
+            "SPOTIFY_ACCOUNTS_BASE": base,
+            "RECCOBEATS_API_BASE": base + "/reccobeats/v1",
+            "TASKCODE_CATALOG_CSV": str(demo_dir / "catalog.csv"),
+        }
+    )
     emulator = subprocess.Popen(
-        [sys.executable, "-m", "emulator", "serve", "--port", str(EMULATOR_PORT), "--library", str(library_path),
-         "--client-id", "local-emulator-app"],
-        env=os.environ, cwd=PROJECT, stdout=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "emulator",
+            "serve",
+            "--port",
+            str(EMULATOR_PORT),
+            "--library",
+            str(library_path),
+            "--client-id",
+            "local-emulator-app",
+        ],
+        env=os.environ,
+        cwd=PROJECT,
+        stdout=subprocess.DEVNULL,
     )
     people = _wait_for_json(f"{base}/admin/people", emulator)
     settings = load_settings()

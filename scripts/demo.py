@@ -24,6 +24,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))  # the checkout itself: development tools that are not installed
 
 from airflow_dev import local_environment  # noqa: E402 - beside this script
+
 from emulator import Emulator, Library, generate  # noqa: E402
 from taskcode import db  # noqa: E402
 from taskcode.authorize import authorize  # noqa: E402
@@ -47,8 +48,10 @@ def main() -> int:
         library = generate(people=2, tracks=1000, overlap=0.1, seed=7, catalog_extra=2000)
         library.save(library_path)
         library.write_catalog(catalog_path)
-        print(f"demo: wrote a sample library ({len(library.likes)} likes of {len(library.people)} people) "
-              f"and a catalog to {demo_dir}")
+        print(
+            f"demo: wrote a sample library ({len(library.likes)} likes of {len(library.people)} people) "
+            f"and a catalog to {demo_dir}"
+        )
     library = Library.load(library_path)
 
     with Emulator(library) as emulator:
@@ -94,8 +97,7 @@ def _run_dag(env: dict, log_path: Path) -> int:
         if migrate.returncode != 0:
             print(f"demo: airflow db migrate failed; see {log_path}", file=sys.stderr)
             return 1
-        run = subprocess.run([sys.executable, "-c", _RUNNER], env=env, stdout=subprocess.PIPE,
-                             stderr=log, text=True)
+        run = subprocess.run([sys.executable, "-c", _RUNNER], env=env, stdout=subprocess.PIPE, stderr=log, text=True)
     result_lines = [line for line in run.stdout.splitlines() if line.startswith("DEMO-RESULT ")]
     if run.returncode != 0 or not result_lines:
         print(f"demo: the DAG run did not finish; the Airflow log is in {log_path}", file=sys.stderr)

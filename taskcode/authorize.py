@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import psycopg2
 from spotipy.cache_handler import MemoryCacheHandler
@@ -29,9 +29,17 @@ from taskcode.spotify import SpotifyClient, app_credentials, read_cache_file
 log = logging.getLogger(__name__)
 
 
-def authorize(settings: Settings, conn, name: str, *, refresh_token: str | None = None,
-              cache_file: Path | None = None, client_id: str | None = None, client_secret: str | None = None,
-              ask: Callable[[str], str] = input) -> dict:
+def authorize(
+    settings: Settings,
+    conn,
+    name: str,
+    *,
+    refresh_token: str | None = None,
+    cache_file: Path | None = None,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+    ask: Callable[[str], str] = input,
+) -> dict:
     """Authorize `name`; returns their Spotify profile ({"id", "display_name", …})."""
     name = name.strip()
     if not name:
@@ -44,8 +52,13 @@ def authorize(settings: Settings, conn, name: str, *, refresh_token: str | None 
     credentials = (client_id, client_secret) if client_id else app_credentials(settings, person)
 
     if refresh_token:
-        token = {"refresh_token": refresh_token, "access_token": "", "token_type": "Bearer",
-                 "expires_at": 0, "scope": settings.spotify.scope}
+        token = {
+            "refresh_token": refresh_token,
+            "access_token": "",
+            "token_type": "Bearer",
+            "expires_at": 0,
+            "scope": settings.spotify.scope,
+        }
     elif cache_file:
         token = read_cache_file(Path(cache_file))
     else:

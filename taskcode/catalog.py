@@ -18,14 +18,32 @@ from taskcode.schema import AUDIO_FEATURES, CATALOG_FEATURES, FEATURE_NAMES, MET
 
 # The columns of the public dataset (it also starts with an unnamed index column).
 CATALOG_COLUMNS = (
-    "track_id", "artists", "album_name", "track_name", "popularity", "duration_ms",
-    "explicit", "danceability", "energy", "key", "loudness", "mode", "speechiness",
-    "acousticness", "instrumentalness", "liveness", "valence", "tempo",
-    "time_signature", "track_genre",
+    "track_id",
+    "artists",
+    "album_name",
+    "track_name",
+    "popularity",
+    "duration_ms",
+    "explicit",
+    "danceability",
+    "energy",
+    "key",
+    "loudness",
+    "mode",
+    "speechiness",
+    "acousticness",
+    "instrumentalness",
+    "liveness",
+    "valence",
+    "tempo",
+    "time_signature",
+    "track_genre",
 )
 # The track's own columns, then its audio features (the order a missing-columns message lists them).
 REQUIRED_COLUMNS = (
-    "track_id", "artists", "track_name",
+    "track_id",
+    "artists",
+    "track_name",
     *(name for name in METADATA_FEATURES if name in CATALOG_FEATURES),
     *(name for name in AUDIO_FEATURES if name in CATALOG_FEATURES),
 )
@@ -37,7 +55,9 @@ def read_catalog(path: Path | str) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, dtype={"track_id": str})
     except FileNotFoundError:  # a bad config value, found when a stage first needs the file
-        raise ConfigError(f"config: catalog {path} does not exist; fix paths.catalog_csv (or TASKCODE_CATALOG_CSV)") from None
+        raise ConfigError(
+            f"config: catalog {path} does not exist; fix paths.catalog_csv (or TASKCODE_CATALOG_CSV)"
+        ) from None
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise DataError(f"cannot read the catalog {path}: {first}") from None
@@ -66,7 +86,10 @@ def catalog_features(catalog: pd.DataFrame) -> pd.DataFrame:
             features[name] = np.nan
     explicit = catalog["explicit"].astype(str).str.strip().str.lower()
     features["explicit"] = explicit.map({"true": 1.0, "false": 0.0, "1": 1.0, "0": 0.0})
-    features["artist_count"] = catalog["artists"].fillna("").astype(str).map(
-        lambda text: float(len([a for a in text.split(";") if a.strip()])) or np.nan
+    features["artist_count"] = (
+        catalog["artists"]
+        .fillna("")
+        .astype(str)
+        .map(lambda text: float(len([a for a in text.split(";") if a.strip()])) or np.nan)
     )
     return features

@@ -16,8 +16,8 @@ import importlib
 import json
 import os
 import sys
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import psycopg2
 
@@ -92,7 +92,10 @@ def _positive_int(text: str) -> int:
 def cmd_db_migrate(settings: Settings, args) -> int:
     with db.connection(settings) as conn:
         applied = db.migrate(conn)
-    print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else "; the database is up to date"))
+    print(
+        f"applied {len(applied)} migration(s)"
+        + (": " + ", ".join(applied) if applied else "; the database is up to date")
+    )
     return 0
 
 
@@ -109,15 +112,18 @@ def cmd_db_stop(settings: Settings, args) -> int:
 
 
 @command(
-    "authorize", "register a person and store their Spotify authorization",
+    "authorize",
+    "register a person and store their Spotify authorization",
     arg("--user", required=True, help="the person's name (new or existing)"),
     one_of(
         arg("--refresh-token", help="use this refresh token instead of logging in"),
         arg("--cache-file", help="import a token file written by spotipy (.cache)"),
     ),
     arg("--client-id", help="this person's own Spotify app (development mode admits 5 users an app)"),
-    arg("--client-secret", help="secret of that app (asked at a prompt when left out, "
-        "so that it stays out of the shell history)"),
+    arg(
+        "--client-secret",
+        help="secret of that app (asked at a prompt when left out, so that it stays out of the shell history)",
+    ),
 )
 def cmd_authorize(settings: Settings, args) -> int:
     from taskcode.authorize import authorize
@@ -131,15 +137,23 @@ def cmd_authorize(settings: Settings, args) -> int:
             raise TaskcodeError("authorize: --client-id needs its secret (typed at the prompt)") from None
     with db.migrated(settings) as conn:
         profile = authorize(
-            settings, conn, args.user, refresh_token=args.refresh_token, cache_file=args.cache_file,
-            client_id=args.client_id, client_secret=args.client_secret,
+            settings,
+            conn,
+            args.user,
+            refresh_token=args.refresh_token,
+            cache_file=args.cache_file,
+            client_id=args.client_id,
+            client_secret=args.client_secret,
         )
-    print(f"authorized {args.user}: Spotify user {profile.get('id')} ({profile.get('display_name') or 'no display name'})")
+    print(
+        f"authorized {args.user}: Spotify user {profile.get('id')} ({profile.get('display_name') or 'no display name'})"
+    )
     return 0
 
 
 @command(
-    "sync", "new liked songs of everyone (or --user), then audio features",
+    "sync",
+    "new liked songs of everyone (or --user), then audio features",
     arg("--user", action="append", help="only this person (repeatable)"),
     arg("--full", action="store_true", help="page everything and mark likes gone from Spotify as removed"),
     arg("--no-features", action="store_true", help="skip the audio features step"),
@@ -148,8 +162,7 @@ def cmd_sync(settings: Settings, args) -> int:
     from taskcode import sync
 
     with db.migrated(settings) as conn:
-        summary = sync.run(settings, conn, names=args.user or None, full=args.full,
-                           with_features=not args.no_features)
+        summary = sync.run(settings, conn, names=args.user or None, full=args.full, with_features=not args.no_features)
     print(sync.format_summary(summary))
     return 0
 
@@ -165,7 +178,8 @@ def cmd_features(settings: Settings, args) -> int:
 
 
 @command(
-    "train", "train a candidate model, then promote it only if it beats the champion",
+    "train",
+    "train a candidate model, then promote it only if it beats the champion",
     arg("--force", action="store_true", help="train even when data and config are unchanged since the champion"),
 )
 def cmd_train(settings: Settings, args) -> int:
@@ -181,7 +195,8 @@ def cmd_train(settings: Settings, args) -> int:
 
 
 @command(
-    "embed", "the champion's t-SNE map, new songs placed into it",
+    "embed",
+    "the champion's t-SNE map, new songs placed into it",
     arg("--fresh", action="store_true", help="draw the map anew instead of extending it"),
 )
 def cmd_embed(settings: Settings, args) -> int:
@@ -190,13 +205,16 @@ def cmd_embed(settings: Settings, args) -> int:
     with db.migrated(settings) as conn:
         result = embed(settings, conn, fresh=args.fresh)
     how = f"{result.fitted} fitted" if result.fitted else f"{result.placed} new song(s) placed"
-    print(f"map of model version {result.version}: {result.points} songs ({how}), "
-          f"{result.out_of_place} out of place, {result.seconds:.1f} s")
+    print(
+        f"map of model version {result.version}: {result.points} songs ({how}), "
+        f"{result.out_of_place} out of place, {result.seconds:.1f} s"
+    )
     return 0
 
 
 @command(
-    "predict", "whose song is it? the champion's probability per person",
+    "predict",
+    "whose song is it? the champion's probability per person",
     arg("tracks", nargs="+", metavar="TRACK", help="track id, spotify:track: URI or open.spotify.com URL"),
     arg("--json", action="store_true", help="print JSON"),
 )
@@ -211,13 +229,16 @@ def cmd_predict(settings: Settings, args) -> int:
         print(format_predictions(predictions))
     malformed = [p.reference for p in predictions if p.track_id is None]
     if malformed:  # the good references got their answers above; the exit code tells scripts
-        raise UsageError(f"predict: not a Spotify track: {', '.join(map(repr, malformed))}; give a track id, "
-                         "a spotify:track: URI or an open.spotify.com track URL")
+        raise UsageError(
+            f"predict: not a Spotify track: {', '.join(map(repr, malformed))}; give a track id, "
+            "a spotify:track: URI or an open.spotify.com track URL"
+        )
     return 0
 
 
 @command(
-    "discover", "catalog songs a person has not liked, ranked by the champion (needs paths.catalog_csv)",
+    "discover",
+    "catalog songs a person has not liked, ranked by the champion (needs paths.catalog_csv)",
     arg("--user", required=True, help="the person to find songs for"),
     arg("--top", type=_positive_int, default=10, help="how many songs (default 10)"),
     arg("--json", action="store_true", help="print JSON"),
@@ -253,8 +274,11 @@ def cmd_model_rollback(settings: Settings, args) -> int:
     return 0
 
 
-@command("status", "people, tracks, champion and map at a glance", arg("--json", action="store_true",
-                                                                        help="print one JSON object"))
+@command(
+    "status",
+    "people, tracks, champion and map at a glance",
+    arg("--json", action="store_true", help="print one JSON object"),
+)
 def cmd_status(settings: Settings, args) -> int:
     from taskcode.status import format_status, status
 
@@ -267,14 +291,16 @@ def cmd_status(settings: Settings, args) -> int:
 # -- developer tools: they live in the checkout's `emulator` package, not in the product
 
 
-@command("emulator", "(development) serve a sample library as a local Spotify (Web API, accounts, ReccoBeats)",
-         forward=True)
+@command(
+    "emulator", "(development) serve a sample library as a local Spotify (Web API, accounts, ReccoBeats)", forward=True
+)
 def cmd_emulator(argv: list[str]) -> int:
     return _emulator(["serve", *argv])
 
 
-@command("sample-library", "(development) write a deterministic synthetic library for the emulator and tests",
-         forward=True)
+@command(
+    "sample-library", "(development) write a deterministic synthetic library for the emulator and tests", forward=True
+)
 def cmd_sample_library(argv: list[str]) -> int:
     return _emulator(["sample-library", *argv])
 
@@ -285,8 +311,11 @@ def _emulator(argv: list[str]) -> int:
     except ModuleNotFoundError as exc:
         if exc.name not in ("emulator", "emulator.cli"):
             raise  # the emulator is here but lacks something: a bug to see
-        print("error: the emulator is a development tool, not installed here; "
-              "run it from a checkout: python -m emulator …", file=sys.stderr)
+        print(
+            "error: the emulator is a development tool, not installed here; "
+            "run it from a checkout: python -m emulator …",
+            file=sys.stderr,
+        )
         return 2
     return emulator_cli.main(argv)
 
@@ -297,10 +326,12 @@ def _emulator(argv: list[str]) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every registered command; `--config` is accepted before and after the command."""
     config = argparse.ArgumentParser(add_help=False)
-    config.add_argument("--config", default=argparse.SUPPRESS,
-                        help="config file (default: $TASKCODE_CONFIG or config/config.yml)")
+    config.add_argument(
+        "--config", default=argparse.SUPPRESS, help="config file (default: $TASKCODE_CONFIG or config/config.yml)"
+    )
     parser = argparse.ArgumentParser(
-        prog="python -m taskcode", parents=[config],
+        prog="python -m taskcode",
+        parents=[config],
         description="Whose song is it? Sync liked songs, train, map, predict.",
     )
     parser.add_argument("--version", action="version", version=f"taskcode {__version__}")

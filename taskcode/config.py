@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Mapping, get_type_hints
+from typing import Any, get_type_hints
 
 import yaml
 
@@ -25,16 +26,33 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 PREPROCESSING = ("standardize", "log", "one_hot", "none")
 ACTIVATIONS = (
-    "relu", "tanh", "sigmoid", "elu", "selu", "gelu", "silu", "swish",
-    "leaky_relu", "softplus", "linear",
+    "relu",
+    "tanh",
+    "sigmoid",
+    "elu",
+    "selu",
+    "gelu",
+    "silu",
+    "swish",
+    "leaky_relu",
+    "softplus",
+    "linear",
 )
 LOSSES = ("auto", "binary_crossentropy", "categorical_crossentropy", "focal")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 DEFAULT_FEATURE_COLUMNS = {
-    "danceability": "standardize", "energy": "standardize", "loudness": "standardize",
-    "speechiness": "log", "acousticness": "standardize", "instrumentalness": "log", "liveness": "log",
-    "valence": "standardize", "tempo": "standardize", "key": "one_hot", "mode": "one_hot",
+    "danceability": "standardize",
+    "energy": "standardize",
+    "loudness": "standardize",
+    "speechiness": "log",
+    "acousticness": "standardize",
+    "instrumentalness": "log",
+    "liveness": "log",
+    "valence": "standardize",
+    "tempo": "standardize",
+    "key": "one_hot",
+    "mode": "one_hot",
     "duration_ms": "log",
 }
 
@@ -159,14 +177,11 @@ def _columns(value: Any, key: _Key) -> dict[str, str]:
     columns = {}
     for name, how in value.items():
         if name not in FEATURE_NAMES:
-            raise ConfigError(
-                f"config: unknown feature '{key.child(name).name}'; allowed: {', '.join(FEATURE_NAMES)}"
-            )
+            raise ConfigError(f"config: unknown feature '{key.child(name).name}'; allowed: {', '.join(FEATURE_NAMES)}")
         how = _Choice(PREPROCESSING)("none" if how is None else how, key.child(name))
         if how == "one_hot" and name not in CATEGORICAL_FEATURES:
             raise ConfigError(
-                f"config: '{key.child(name).name}' cannot be one_hot; "
-                f"one_hot is for {', '.join(CATEGORICAL_FEATURES)}"
+                f"config: '{key.child(name).name}' cannot be one_hot; one_hot is for {', '.join(CATEGORICAL_FEATURES)}"
             )
         columns[name] = how
     return columns
@@ -176,8 +191,7 @@ def _layers(value: Any, key: _Key) -> tuple[int, ...]:
     wrong = not isinstance(value, list) or not value
     if wrong or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in value):
         raise ConfigError(
-            f"config: '{key.name}' must be a non-empty list of positive integers "
-            f"(units per layer), got {value!r}"
+            f"config: '{key.name}' must be a non-empty list of positive integers (units per layer), got {value!r}"
         )
     return tuple(value)
 
@@ -359,8 +373,7 @@ def default_config_path(env: Mapping[str, str] | None = None) -> Path | None:
         path = Path(explicit)
         if not path.is_file():
             raise ConfigError(
-                f"config: TASKCODE_CONFIG points to {path}, which does not exist; "
-                "fix the path or unset TASKCODE_CONFIG"
+                f"config: TASKCODE_CONFIG points to {path}, which does not exist; fix the path or unset TASKCODE_CONFIG"
             )
         return path
     for base in (Path.cwd(), PROJECT_ROOT):

@@ -21,11 +21,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
-from dataclasses import dataclass
-from typing import Sequence
-
 import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -116,9 +115,7 @@ def training_config(settings: Settings) -> dict:
     """The part of the config a model depends on (stored with each version)."""
     return {
         "features": dict(settings.features.columns),
-        "model": dataclasses.asdict(settings.model) | {
-            "hidden_layers": list(settings.model.hidden_layers)
-        },
+        "model": dataclasses.asdict(settings.model) | {"hidden_layers": list(settings.model.hidden_layers)},
     }
 
 
@@ -127,9 +124,9 @@ class Dataset:
     """Tonight's labelled songs, split, plus the shared ones for the map."""
 
     people: tuple[str, ...]
-    columns: dict[str, str]     # feature -> preprocessing, from config
-    labelled: pd.DataFrame      # by track_id: raw features, "person", "label", "split"
-    shared: pd.DataFrame        # by track_id: raw features, "owners"
+    columns: dict[str, str]  # feature -> preprocessing, from config
+    labelled: pd.DataFrame  # by track_id: raw features, "person", "label", "split"
+    shared: pd.DataFrame  # by track_id: raw features, "owners"
     fingerprint: str
 
     def part(self, split: str) -> pd.DataFrame:

@@ -87,8 +87,10 @@ def operational_error(exc: psycopg2.Error) -> DatabaseError:
     """
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, (psycopg2.extensions.TransactionRollbackError, psycopg2.extensions.QueryCanceledError)):
-        return DatabaseError(f"PostgreSQL stopped this run's transaction ({first}); nothing half-done was "
-                             "committed: run the command again")
+        return DatabaseError(
+            f"PostgreSQL stopped this run's transaction ({first}); nothing half-done was "
+            "committed: run the command again"
+        )
     return DatabaseError(f"lost the database connection ({first}); run the command again when PostgreSQL is back")
 
 

@@ -89,11 +89,23 @@ def _embed(settings: Settings, conn, fresh: bool) -> MapResult:
         with transaction(conn) as cur:
             cur.execute("SELECT pg_advisory_unlock(%s)", (EMBED_LOCK,))
     result = MapResult(
-        version=champion.version, map_id=map_id, points=len(points), fitted=fitted, placed=new,
-        out_of_place=int(points["out_of_place"].sum()), seconds=round(time.perf_counter() - started, 2),
+        version=champion.version,
+        map_id=map_id,
+        points=len(points),
+        fitted=fitted,
+        placed=new,
+        out_of_place=int(points["out_of_place"].sum()),
+        seconds=round(time.perf_counter() - started, 2),
     )
-    log.info("map of model %d: %d points (%d fitted, %d new placed), %d out of place, %.1f s",
-             result.version, result.points, result.fitted, result.placed, result.out_of_place, result.seconds)
+    log.info(
+        "map of model %d: %d points (%d fitted, %d new placed), %d out of place, %.1f s",
+        result.version,
+        result.points,
+        result.fitted,
+        result.placed,
+        result.out_of_place,
+        result.seconds,
+    )
     return result
 
 
@@ -107,11 +119,17 @@ def fit_map(hidden: np.ndarray, params: MapSettings, previous: pd.DataFrame | No
         return _tiny_layout(n)
     perplexity = min(params.perplexity, (n - 1) / 3)
     # openTSNE runs 250 early-exaggeration iterations before map.n_iter normal ones.
-    with _Progress("map: t-SNE", params.n_iter + 250,
-                   f"250 early exaggeration + map.n_iter {params.n_iter}") as progress:
+    with _Progress(
+        "map: t-SNE", params.n_iter + 250, f"250 early exaggeration + map.n_iter {params.n_iter}"
+    ) as progress:
         embedding = TSNE(
-            perplexity=perplexity, n_iter=params.n_iter, random_state=params.seed, n_jobs=_cores(),
-            neighbors=_neighbour_search(hidden), callbacks=progress.callback, callbacks_every_iters=25,
+            perplexity=perplexity,
+            n_iter=params.n_iter,
+            random_state=params.seed,
+            n_jobs=_cores(),
+            neighbors=_neighbour_search(hidden),
+            callbacks=progress.callback,
+            callbacks_every_iters=25,
             verbose=False,
         ).fit(hidden)
     xy = np.asarray(embedding, dtype=float)
@@ -133,8 +151,9 @@ def _neighbour_search(hidden: np.ndarray) -> str:
     return "exact" if hidden.shape[1] <= 32 and len(hidden) <= 200_000 else "auto"
 
 
-def place_new(reference_hidden: np.ndarray, reference_xy: np.ndarray, new_hidden: np.ndarray,
-              params: MapSettings) -> np.ndarray:
+def place_new(
+    reference_hidden: np.ndarray, reference_xy: np.ndarray, new_hidden: np.ndarray, params: MapSettings
+) -> np.ndarray:
     """Coordinates for new songs in a fixed map (openTSNE's transform)."""
     if len(new_hidden) == 0:
         return np.empty((0, 2))
@@ -144,8 +163,13 @@ def place_new(reference_hidden: np.ndarray, reference_xy: np.ndarray, new_hidden
     # of the whole map in every one of its 250 iterations: 25 s for 1,000 songs in
     # an 88k map on 2 cores, against 1.7 s with the grid (`bench/tsne.py`).
     method = "fft" if len(reference_hidden) >= 10_000 else "auto"
-    embedding = TSNEEmbedding(np.array(reference_xy, dtype=float), affinities, random_state=params.seed,
-                              n_jobs=_cores(), negative_gradient_method=method)
+    embedding = TSNEEmbedding(
+        np.array(reference_xy, dtype=float),
+        affinities,
+        random_state=params.seed,
+        n_jobs=_cores(),
+        negative_gradient_method=method,
+    )
     shift = (reference_xy.max(axis=0) + reference_xy.min(axis=0)) / 2  # transform centres the map; undo it
     placed = embedding.transform(new_hidden, perplexity=min(5, (len(reference_hidden) - 1) / 3))
     return np.asarray(placed, dtype=float) + shift
@@ -174,8 +198,13 @@ class ReferenceNeighbours(Affinities):
         k = int(min(self.reference_count, max(3 * perplexity, 25)))
         distances, neighbors = self.index.kneighbors(np.asarray(data, dtype=float), k)
         P = joint_probabilities_nn(
-            neighbors, distances, [perplexity], symmetrize=False, normalization="point-wise",
-            n_reference_samples=self.reference_count, n_jobs=_cores(),
+            neighbors,
+            distances,
+            [perplexity],
+            symmetrize=False,
+            normalization="point-wise",
+            n_reference_samples=self.reference_count,
+            n_jobs=_cores(),
         )
         return (P, neighbors, distances) if return_distances else P
 
@@ -247,13 +276,20 @@ def _points(frame, people, hidden, proba, xy, placed) -> pd.DataFrame:
     owners = frame["owners"].tolist()
     # Out of place: nobody who likes it is the model's favourite (songs nobody likes any more: not judged).
     out = np.array([bool(o) and fav not in o for o, fav in zip(owners, favourite)])
-    return pd.DataFrame({
-        "track_id": frame.index, "x": xy[:, 0], "y": xy[:, 1],
-        "hidden": list(np.round(hidden, 5).astype(np.float32)),
-        "probabilities": list(np.round(proba, 5).astype(np.float32)),
-        "owners": owners, "predicted": favourite, "out_of_place": out,
-        "confidence": confidence.astype(float), "placed": placed.reindex(frame.index).to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "track_id": frame.index,
+            "x": xy[:, 0],
+            "y": xy[:, 1],
+            "hidden": list(np.round(hidden, 5).astype(np.float32)),
+            "probabilities": list(np.round(proba, 5).astype(np.float32)),
+            "owners": owners,
+            "predicted": favourite,
+            "out_of_place": out,
+            "confidence": confidence.astype(float),
+            "placed": placed.reindex(frame.index).to_numpy(),
+        }
+    )
 
 
 def _current_points(conn, version: int) -> pd.DataFrame | None:
@@ -261,7 +297,8 @@ def _current_points(conn, version: int) -> pd.DataFrame | None:
     with transaction(conn) as cur:
         cur.execute(
             """SELECT map_id FROM maps WHERE model_version = %s AND complete
-                ORDER BY map_id DESC LIMIT 1""", (version,),
+                ORDER BY map_id DESC LIMIT 1""",
+            (version,),
         )
         row = cur.fetchone()
         if row is None:
@@ -304,5 +341,6 @@ def _previous_map(conn, track_ids: pd.Index) -> pd.DataFrame | None:
 def _write(conn, version: int, points: pd.DataFrame, params: MapSettings) -> int:
     """The whole map in one transaction, marked complete in the same one."""
     with transaction(conn) as cur:
-        return store.save_map(cur, version, {"perplexity": params.perplexity, "n_iter": params.n_iter,
-                                             "seed": params.seed}, points)
+        return store.save_map(
+            cur, version, {"perplexity": params.perplexity, "n_iter": params.n_iter, "seed": params.seed}, points
+        )

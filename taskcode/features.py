@@ -51,8 +51,13 @@ class FeatureSummary:
     malformed: int = 0
 
     def as_dict(self) -> dict:
-        return {"wanted": self.wanted, "found": self.found, "unknown": self.unknown,
-                "unavailable": self.unavailable, "malformed": self.malformed}
+        return {
+            "wanted": self.wanted,
+            "found": self.found,
+            "unknown": self.unknown,
+            "unavailable": self.unavailable,
+            "malformed": self.malformed,
+        }
 
 
 # -- turning answers into rows ---------------------------------------------------
@@ -120,7 +125,8 @@ class ReccoBeatsSource:
         response = self.session.get(self.url, params={"ids": ",".join(track_ids)}, timeout=self.timeout)
         if response.status_code >= 400:
             raise HTTPFailure(
-                response.status_code, f"ReccoBeats answered {response.status_code}",
+                response.status_code,
+                f"ReccoBeats answered {response.status_code}",
                 retry_after=_retry_after(response),
             )
         try:
@@ -201,8 +207,9 @@ def run(settings: Settings, conn) -> FeatureSummary:
     return summary
 
 
-def fetch_missing(settings: Settings, conn, *, counter: CallCounter | None = None,
-                  policy: RetryPolicy | None = None) -> FeatureSummary:
+def fetch_missing(
+    settings: Settings, conn, *, counter: CallCounter | None = None, policy: RetryPolicy | None = None
+) -> FeatureSummary:
     """Features for every track that has none (each batch committed as it arrives)."""
     counter = counter or CallCounter()
     policy = policy or RetryPolicy(settings.spotify)
@@ -231,8 +238,13 @@ def fetch_missing(settings: Settings, conn, *, counter: CallCounter | None = Non
     with db.transaction(conn) as cur:
         store.record_misses(cur, remaining)
     summary.unknown = len(remaining)
-    log.info("features: %d wanted, found %s, %d unknown to every source (asked again in %g days)",
-             summary.wanted, summary.found or "none", summary.unknown, settings.features.retry_unknown_after_days)
+    log.info(
+        "features: %d wanted, found %s, %d unknown to every source (asked again in %g days)",
+        summary.wanted,
+        summary.found or "none",
+        summary.unknown,
+        settings.features.retry_unknown_after_days,
+    )
     return summary
 
 
@@ -240,7 +252,7 @@ def _fetch_from(source, track_ids: list[str], conn, summary: FeatureSummary) -> 
     """Ask one source about these tracks; returns the ids it did not know."""
     missing = []
     for start in range(0, len(track_ids), source.batch_size):
-        batch = track_ids[start:start + source.batch_size]
+        batch = track_ids[start : start + source.batch_size]
         found = source.fetch(batch, summary)
         with db.transaction(conn) as cur:
             store.upsert_features(cur, found.values())
@@ -251,12 +263,12 @@ def _fetch_from(source, track_ids: list[str], conn, summary: FeatureSummary) -> 
 
 def _next_source_name(settings: Settings, name: str) -> str:
     order = list(settings.features.sources)
-    rest = order[order.index(name) + 1:]
+    rest = order[order.index(name) + 1 :]
     return " then ".join(rest) if rest else "no other source (add reccobeats or csv to features.sources)"
 
 
 def _rest(settings: Settings, conn, source: str, reason: str) -> None:
-    until = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=settings.features.retry_unknown_after_days)
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(days=settings.features.retry_unknown_after_days)
     with db.transaction(conn) as cur:
         store.rest_source(cur, source, until, reason)
 
@@ -273,7 +285,7 @@ def lookup(settings: Settings, conn, track_ids: list[str]) -> dict[str, dict]:
         source = _open_source(name, settings, conn, person, counter, policy)
         try:
             for start in range(0, len(remaining), source.batch_size):
-                found.update(source.fetch(remaining[start:start + source.batch_size], summary))
+                found.update(source.fetch(remaining[start : start + source.batch_size], summary))
         except (SourceUnavailable, TaskcodeError) as exc:
             log.info("%s could not help: %s", source.name, exc)
         remaining = [t for t in remaining if t not in found]

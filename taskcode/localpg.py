@@ -135,11 +135,21 @@ class LocalCluster:
             if self.as_root:
                 self._hand_to_postgres_user(pwfile)
             log.info("creating the local PostgreSQL cluster in %s", self.pgdata)
-            self._run([
-                initdb, "-D", str(self.pgdata), "-U", DB_USER, f"--pwfile={pwfile}",
-                "--auth-local=scram-sha-256", "--auth-host=scram-sha-256",
-                "-E", "UTF8", "--locale=C.UTF-8" if _has_c_utf8() else "--no-locale",
-            ])
+            self._run(
+                [
+                    initdb,
+                    "-D",
+                    str(self.pgdata),
+                    "-U",
+                    DB_USER,
+                    f"--pwfile={pwfile}",
+                    "--auth-local=scram-sha-256",
+                    "--auth-host=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8" if _has_c_utf8() else "--no-locale",
+                ]
+            )
         finally:
             pwfile.unlink(missing_ok=True)
         settings = [
@@ -164,9 +174,7 @@ class LocalCluster:
         for path in (self.pgdata, pwfile):
             os.chown(path, user.pw_uid, user.pw_gid)
         self.pgdata.chmod(0o700)
-        check = subprocess.run(
-            ["runuser", "-u", "postgres", "--", "test", "-w", str(self.pgdata)], capture_output=True
-        )
+        check = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-w", str(self.pgdata)], capture_output=True)
         if check.returncode != 0:
             raise DatabaseError(
                 f"the 'postgres' user cannot reach {self.pgdata}: make its parent folders "
@@ -191,8 +199,19 @@ class LocalCluster:
             os.chown(self.log_file, user.pw_uid, user.pw_gid)
         log.info("starting the local PostgreSQL on 127.0.0.1:%d", port)
         result = self._run(
-            [find_program("pg_ctl"), "-D", str(self.pgdata), "-l", str(self.log_file),
-             "-o", f"-p {port}", "-w", "-t", "60", "start"],
+            [
+                find_program("pg_ctl"),
+                "-D",
+                str(self.pgdata),
+                "-l",
+                str(self.log_file),
+                "-o",
+                f"-p {port}",
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
             check=False,
         )
         if result.returncode != 0:
@@ -207,14 +226,14 @@ class LocalCluster:
         deadline = time.monotonic() + 30
         while True:
             try:
-                conn = psycopg2.connect(
-                    host="127.0.0.1", port=port, user=DB_USER, password=password, dbname="postgres"
-                )
+                conn = psycopg2.connect(host="127.0.0.1", port=port, user=DB_USER, password=password, dbname="postgres")
                 break
             except psycopg2.OperationalError:
                 # pg_ctl -w returned, but a crash-recovering server may still refuse.
                 if time.monotonic() > deadline:
-                    raise DatabaseError(f"the local PostgreSQL on port {port} refuses connections; see {self.log_file}") from None
+                    raise DatabaseError(
+                        f"the local PostgreSQL on port {port} refuses connections; see {self.log_file}"
+                    ) from None
                 time.sleep(0.2)
         try:
             conn.autocommit = True
@@ -230,9 +249,7 @@ class LocalCluster:
         if self.as_root:
             argv = ["runuser", "-u", "postgres", "--", *argv]
         # A new session: Ctrl-C in the terminal that started it must not kill the server.
-        result = subprocess.run(
-            argv, capture_output=True, text=True, start_new_session=True, cwd="/"
-        )
+        result = subprocess.run(argv, capture_output=True, text=True, start_new_session=True, cwd="/")
         if check and result.returncode != 0:
             message = (result.stderr or result.stdout).strip().splitlines()
             raise DatabaseError(f"{program} failed: {message[-1] if message else result.returncode}")

@@ -14,7 +14,9 @@ import sys
 _PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
     re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/=]+"),
-    re.compile(r"""(?i)(["']?\b(?:access_token|refresh_token|client_secret|password|code)["']?\s*[:=]\s*["']?)[^"'&\s,}]+"""),
+    re.compile(
+        r"""(?i)(["']?\b(?:access_token|refresh_token|client_secret|password|code)["']?\s*[:=]\s*["']?)[^"'&\s,}]+"""
+    ),
     re.compile(r"(postgres(?:ql)?://[^:/@\s]+:)[^@\s]+(@)"),
 ]
 _secrets: set[str] = set()

@@ -8,7 +8,7 @@ floor any model must clear. Plain scikit-learn and numpy, no TensorFlow.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from sklearn.metrics import (
@@ -36,9 +36,7 @@ def classification_metrics(people: Sequence[str], y_true: np.ndarray, proba: np.
     """
     labels = list(range(len(people)))
     y_pred = proba.argmax(axis=1)
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, zero_division=0
-    )
+    precision, recall, f1, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     if len(people) == 2:
         auc = roc_auc_score(y_true, proba[:, 1])
     else:

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 # column exists even for a value tonight's training songs happen to lack.
 # Anything else lands in one extra out-of-vocabulary column.
 VOCABULARIES = {
-    "key": list(range(-1, 12)),        # -1: no key detected
+    "key": list(range(-1, 12)),  # -1: no key detected
     "mode": [0, 1],
     "time_signature": [0, 1, 3, 4, 5, 6, 7],
     "explicit": [0, 1],
@@ -111,10 +111,15 @@ def _preprocessing(columns: dict[str, str], train_part: pd.DataFrame):
             norm.adapt(_apply(steps, raw))  # mean and variance after fill (and log)
             steps.append(norm)
         if how == "one_hot":
-            steps.append(keras.layers.IntegerLookup(
-                vocabulary=VOCABULARIES[column], num_oov_indices=1, oov_token=OOV_TOKEN,
-                output_mode="one_hot", name=f"{column}_one_hot",
-            ))
+            steps.append(
+                keras.layers.IntegerLookup(
+                    vocabulary=VOCABULARIES[column],
+                    num_oov_indices=1,
+                    oov_token=OOV_TOKEN,
+                    output_mode="one_hot",
+                    name=f"{column}_one_hot",
+                )
+            )
         inputs[column] = keras.Input(shape=(1,), dtype="float32", name=column)
         encoded.append(_apply(steps, inputs[column]))
     if len(encoded) == 1:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 from taskcode import db, runs
 from taskcode.config import Settings, load_settings

@@ -9,8 +9,8 @@ so one unknown song does not spoil the answer for the others.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import pandas as pd
 
@@ -29,15 +29,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Prediction:
-    reference: str                      # what the user typed
+    reference: str  # what the user typed
     track_id: str | None
     model_version: int | None = None
     probabilities: dict[str, float] = field(default_factory=dict)  # empty: no prediction
     guess: str | None = None
     name: str | None = None
     owners: list[str] = field(default_factory=list)  # who likes it today
-    features_from: str | None = None    # "database" or "feature source"
-    message: str | None = None          # why there is no prediction
+    features_from: str | None = None  # "database" or "feature source"
+    message: str | None = None  # why there is no prediction
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -60,21 +60,40 @@ def predict(settings: Settings, conn, references: Sequence[str]) -> list[Predict
     results = []
     for reference, track_id in ids.items():
         if track_id is None:
-            results.append(Prediction(
-                reference, None, version,
-                message="not a Spotify track id, spotify:track: URI or open.spotify.com track URL",
-            ))
+            results.append(
+                Prediction(
+                    reference,
+                    None,
+                    version,
+                    message="not a Spotify track id, spotify:track: URI or open.spotify.com track URL",
+                )
+            )
         elif track_id not in frame.index:
             where = "the database has it without audio features" if track_id in names else "not in the database"
-            results.append(Prediction(reference, track_id, version, name=names.get(track_id),
-                                      message=f"unknown: {where}, and {why_unknown[track_id]}"))
+            results.append(
+                Prediction(
+                    reference,
+                    track_id,
+                    version,
+                    name=names.get(track_id),
+                    message=f"unknown: {where}, and {why_unknown[track_id]}",
+                )
+            )
         else:
             row = frame.index.get_loc(track_id)
             chances = {person: round(float(p), 4) for person, p in zip(people, proba[row])}
-            results.append(Prediction(
-                reference, track_id, version, chances, max(chances, key=chances.get),
-                names.get(track_id), list(frame["owners"].iloc[row]), frame["features_from"].iloc[row],
-            ))
+            results.append(
+                Prediction(
+                    reference,
+                    track_id,
+                    version,
+                    chances,
+                    max(chances, key=chances.get),
+                    names.get(track_id),
+                    list(frame["owners"].iloc[row]),
+                    frame["features_from"].iloc[row],
+                )
+            )
     return results
 
 
@@ -146,8 +165,13 @@ def _rank_catalog(settings, conn, version, people, model, persons, top) -> dict[
         candidates = scored[~scored.index.isin(liked.get(person, set()))]
         ranked = candidates.sort_values(["probability", "track_name"], ascending=[False, True]).head(top)
         result[person] = [
-            {"track_id": track_id, "name": row["track_name"], "artists": row["artists"],
-             "probability": round(float(row["probability"]), 4), "model_version": version}
+            {
+                "track_id": track_id,
+                "name": row["track_name"],
+                "artists": row["artists"],
+                "probability": round(float(row["probability"]), 4),
+                "model_version": version,
+            }
             for track_id, row in ranked.iterrows()
         ]
     return result
@@ -190,9 +214,7 @@ def _look_up(settings: Settings, conn, track_ids: list[str]) -> tuple[pd.DataFra
 def _track_names(conn, track_ids: list[str]) -> dict[str, str | None]:
     """'Name – Artist' of the tracks the database has (None when it knows no name)."""
     with transaction(conn) as cur:
-        cur.execute(
-            "SELECT track_id, name, artists FROM tracks WHERE track_id = ANY(%s)", (list(track_ids),)
-        )
+        cur.execute("SELECT track_id, name, artists FROM tracks WHERE track_id = ANY(%s)", (list(track_ids),))
         return {
             track_id: (f"{name} – {', '.join(artists)}" if artists else name) if name else None
             for track_id, name, artists in cur.fetchall()

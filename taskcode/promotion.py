@@ -40,7 +40,7 @@ class Decision:
     version: int
     promoted: bool
     challenger_f1: float
-    reference: str          # what it had to beat, e.g. "champion version 3"
+    reference: str  # what it had to beat, e.g. "champion version 3"
     reference_f1: float
     min_gain: float
     text: str
@@ -51,8 +51,8 @@ class Decision:
 
 @dataclass(frozen=True)
 class Rollback:
-    retired: int     # the champion before the rollback
-    champion: int    # the champion now
+    retired: int  # the champion before the rollback
+    champion: int  # the champion now
 
 
 def evaluate_and_promote(settings: Settings, conn, version: int) -> Decision:

@@ -28,8 +28,17 @@ from taskcode.errors import DatabaseError
 
 # The tables the pages read; a database without them has not been migrated.
 TABLES = (
-    "people", "tracks", "likes", "audio_features", "feature_misses", "sync_state",
-    "runs", "model_versions", "maps", "map_points", "discoveries",
+    "people",
+    "tracks",
+    "likes",
+    "audio_features",
+    "feature_misses",
+    "sync_state",
+    "runs",
+    "model_versions",
+    "maps",
+    "map_points",
+    "discoveries",
 )
 CONNECT_TIMEOUT_SECONDS = 5
 STATEMENT_TIMEOUT = "30s"

@@ -19,8 +19,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from taskcode.db import transaction
 from taskcode.errors import TaskcodeError
@@ -60,10 +60,10 @@ class Version:
 
 
 def _version(row) -> Version:
-    (version, status, created_at, people, config, fingerprint, metrics, baselines,
-     decision, seconds, replaces) = row
-    return Version(version, status, created_at, tuple(people), config, fingerprint,
-                   metrics, baselines, decision, seconds, replaces)
+    (version, status, created_at, people, config, fingerprint, metrics, baselines, decision, seconds, replaces) = row
+    return Version(
+        version, status, created_at, tuple(people), config, fingerprint, metrics, baselines, decision, seconds, replaces
+    )
 
 
 def _no_such_version(version: int) -> TaskcodeError:
@@ -124,8 +124,15 @@ def load_champion(conn):
 
 
 def register(
-    conn, model, *, people: Sequence[str], config: dict, fingerprint: str, metrics: dict,
-    baselines: dict, test_set: dict,
+    conn,
+    model,
+    *,
+    people: Sequence[str],
+    config: dict,
+    fingerprint: str,
+    metrics: dict,
+    baselines: dict,
+    test_set: dict,
 ) -> int:
     """Store a freshly trained model as a new `candidate` version; returns its number."""
     artifact = model_to_bytes(model)
@@ -134,9 +141,16 @@ def register(
             """INSERT INTO model_versions (people, config, data_fingerprint, metrics, baselines,
                                            training_seconds, test_set, artifact)
                VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING version""",
-            (list(people), json.dumps(config), fingerprint, json.dumps(metrics),
-             json.dumps(baselines), metrics.get("training_seconds"), json.dumps(test_set),
-             artifact),
+            (
+                list(people),
+                json.dumps(config),
+                fingerprint,
+                json.dumps(metrics),
+                json.dumps(baselines),
+                metrics.get("training_seconds"),
+                json.dumps(test_set),
+                artifact,
+            ),
         )
         version = cur.fetchone()[0]
     log.info("registered model version %s (%d KB)", version, len(artifact) // 1024)

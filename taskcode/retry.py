@@ -20,8 +20,9 @@ import email.utils
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
@@ -79,7 +80,9 @@ def describe(exc: BaseException) -> Failure | None:
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         response = exc.response
         return Failure(
-            response.status_code, _error_message(response), parse_retry_after(response.headers.get("Retry-After")),
+            response.status_code,
+            _error_message(response),
+            parse_retry_after(response.headers.get("Retry-After")),
             _error_reason(response),
         )
     if isinstance(exc, (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)):
@@ -128,8 +131,13 @@ def _error_reason(response: requests.Response) -> str | None:
 class RetryPolicy:
     """Retries a call as the module docstring says; `sleep` and `rng` are injectable for tests."""
 
-    def __init__(self, settings: SpotifySettings, *, sleep: Callable[[float], None] = time.sleep,
-                 rng: random.Random | None = None):
+    def __init__(
+        self,
+        settings: SpotifySettings,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ):
         self.settings = settings
         self.sleep = sleep
         self.rng = rng or random.Random()
@@ -194,7 +202,10 @@ class RetryPolicy:
         failure = describe(state.outcome.exception())
         log.warning(
             "%s: %s; waiting %.1f s before attempt %d of %d",
-            what, _status_text(failure), state.upcoming_sleep, state.attempt_number + 1,
+            what,
+            _status_text(failure),
+            state.upcoming_sleep,
+            state.attempt_number + 1,
             self.settings.max_attempts,
         )
 

@@ -81,8 +81,9 @@ class DatabaseCacheHandler(CacheHandler):
     def save_token_to_cache(self, token_info):
         _register_token(token_info)
         self.token_info = token_info
-        log.debug("keeping a new access token for person %d (expires at %s)", self.person_id,
-                  token_info.get("expires_at"))
+        log.debug(
+            "keeping a new access token for person %d (expires at %s)", self.person_id, token_info.get("expires_at")
+        )
         with db.connection(self.settings) as conn, db.transaction(conn) as cur:
             store.save_token(cur, self.person_id, token_info)
 
@@ -106,9 +107,13 @@ class OAuth(SpotifyOAuth):
     def __init__(self, settings: Settings, client_id: str, client_secret: str, **kwargs):
         register_secret(client_secret)
         super().__init__(
-            client_id=client_id, client_secret=client_secret,
-            redirect_uri=settings.spotify.redirect_uri, scope=settings.spotify.scope,
-            open_browser=False, requests_timeout=settings.spotify.timeout_seconds, **kwargs,
+            client_id=client_id,
+            client_secret=client_secret,
+            redirect_uri=settings.spotify.redirect_uri,
+            scope=settings.spotify.scope,
+            open_browser=False,
+            requests_timeout=settings.spotify.timeout_seconds,
+            **kwargs,
         )
         self.OAUTH_AUTHORIZE_URL = settings.spotify.accounts_base + "/authorize"
         self.OAUTH_TOKEN_URL = settings.spotify.accounts_base + "/api/token"
@@ -120,8 +125,10 @@ class OAuth(SpotifyOAuth):
         except ValueError:
             body = {}
         raise TokenEndpointError(
-            response.status_code, body.get("error") if isinstance(body, dict) else None,
-            body.get("error_description") if isinstance(body, dict) else None, response.headers,
+            response.status_code,
+            body.get("error") if isinstance(body, dict) else None,
+            body.get("error_description") if isinstance(body, dict) else None,
+            response.headers,
         )
 
     @staticmethod
@@ -146,16 +153,27 @@ def app_credentials(settings: Settings, person: store.PersonRecord | None = None
 class SpotifyClient:
     """One person's view of the Web API, every call through the retry policy."""
 
-    def __init__(self, settings: Settings, name: str, credentials: tuple[str, str], cache: CacheHandler, *,
-                 counter: CallCounter | None = None, policy: RetryPolicy | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        name: str,
+        credentials: tuple[str, str],
+        cache: CacheHandler,
+        *,
+        counter: CallCounter | None = None,
+        policy: RetryPolicy | None = None,
+    ):
         self.settings, self.name, self.cache = settings, name, cache
         self.counter = counter or CallCounter()
         self.policy = policy or RetryPolicy(settings.spotify)
         session = self.counter.session()
         self.oauth = OAuth(settings, *credentials, cache_handler=cache, requests_session=session)
         self.sp = spotipy.Spotify(
-            auth_manager=self.oauth, requests_session=session,
-            requests_timeout=settings.spotify.timeout_seconds, retries=0, status_retries=0,
+            auth_manager=self.oauth,
+            requests_session=session,
+            requests_timeout=settings.spotify.timeout_seconds,
+            retries=0,
+            status_retries=0,
         )
         self.sp.prefix = settings.spotify.api_base + "/"
 
@@ -166,7 +184,10 @@ class SpotifyClient:
 
     def saved_tracks(self, offset: int, limit: int) -> dict:
         return self._call(
-            f"liked songs at offset {offset}", self.sp.current_user_saved_tracks, limit=limit, offset=offset,
+            f"liked songs at offset {offset}",
+            self.sp.current_user_saved_tracks,
+            limit=limit,
+            offset=offset,
             expect=lambda page: isinstance(page, dict) and isinstance(page.get("items"), list),
         )
 
@@ -180,15 +201,19 @@ class SpotifyClient:
                     raise MalformedAnswer("the answer was not JSON") from None
 
         return self._call(
-            "audio features", fetch,
+            "audio features",
+            fetch,
             expect=lambda answer: isinstance(answer, list) and len(answer) == len(track_ids),
         )
 
     def exchange_code(self, code: str) -> None:
         """The authorization-code step of an interactive login; the token lands in the cache."""
         self.policy.call(
-            f"Spotify token for {self.name}", self._translate_token_errors(self.oauth.get_access_token),
-            code, as_dict=False, check_cache=False,
+            f"Spotify token for {self.name}",
+            self._translate_token_errors(self.oauth.get_access_token),
+            code,
+            as_dict=False,
+            check_cache=False,
         )
 
     # -- the machinery --------------------------------------------------------
@@ -235,7 +260,8 @@ class SpotifyClient:
             raise AuthorizationError(self._reauthorize("no refresh token is stored"))
         self.policy.call(
             f"token refresh for {self.name}",
-            self._translate_token_errors(self.oauth.refresh_access_token), token["refresh_token"],
+            self._translate_token_errors(self.oauth.refresh_access_token),
+            token["refresh_token"],
         )
 
     def _translate_token_errors(self, fn):
@@ -249,16 +275,21 @@ class SpotifyClient:
                     retry_after = exc.headers.get("Retry-After") if exc.headers else None
                     from taskcode.retry import parse_retry_after
 
-                    raise HTTPFailure(exc.status, f"token endpoint: {exc.error}",
-                                      retry_after=parse_retry_after(retry_after)) from None
+                    raise HTTPFailure(
+                        exc.status, f"token endpoint: {exc.error}", retry_after=parse_retry_after(retry_after)
+                    ) from None
                 if exc.error == "invalid_client":
                     raise AuthorizationError(
                         "Spotify refuses the app credentials (invalid_client): check SPOTIFY_CLIENT_ID and "
                         f"SPOTIFY_CLIENT_SECRET, or {self.name}'s own --client-id/--client-secret"
                     ) from None
-                raise AuthorizationError(self._reauthorize(f"the token endpoint answered {exc.error or exc.status}"))
+                raise AuthorizationError(
+                    self._reauthorize(f"the token endpoint answered {exc.error or exc.status}")
+                ) from None
             except EOFError:
-                raise AuthorizationError(self._reauthorize("the stored authorization is missing or lacks a scope")) from None
+                raise AuthorizationError(
+                    self._reauthorize("the stored authorization is missing or lacks a scope")
+                ) from None
 
         return run
 

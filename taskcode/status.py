@@ -61,18 +61,19 @@ def format_status(report: dict) -> str:
         lines.append("No people yet: run `python -m taskcode authorize --user NAME` (or `make demo`).")
     for name, info in report["users"].items():
         lines.append(
-            f"{name}: {info['likes']} likes, {info['removed']} removed, "
-            f"last sync {info['last_sync'] or 'never'}"
+            f"{name}: {info['likes']} likes, {info['removed']} removed, last sync {info['last_sync'] or 'never'}"
         )
     lines.append(f"tracks: {report['tracks']} ({report['tracks_with_features']} with audio features)")
     champion = report["champion"]
     lines.append(
-        f"champion: version {champion['version']}, F1 {champion['f1']:.3f}" if champion
+        f"champion: version {champion['version']}, F1 {champion['f1']:.3f}"
+        if champion
         else "champion: none yet (run `python -m taskcode train`)"
     )
     latest = report["map"]
     lines.append(
-        f"map: version {latest['version']}, {latest['points']} points" if latest
+        f"map: version {latest['version']}, {latest['points']} points"
+        if latest
         else "map: none yet (run `python -m taskcode embed`)"
     )
     return "\n".join(lines)

@@ -24,8 +24,8 @@ import datetime as dt
 import io
 import itertools
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from psycopg2.extras import execute_values
 
@@ -131,22 +131,38 @@ def upsert_tracks(cur, rows: Iterable[TrackRow]) -> None:
     """Insert new tracks; fill in fields a later answer knows (never blank them)."""
     unique = {row.track_id: row for row in rows}
     values = [
-        (r.track_id, r.name, text_array(r.artists), text_array(r.artist_ids), r.album_id, r.album_name,
-         r.release_date, r.release_year, r.duration_ms, r.explicit)
+        (
+            r.track_id,
+            r.name,
+            text_array(r.artists),
+            text_array(r.artist_ids),
+            r.album_id,
+            r.album_name,
+            r.release_date,
+            r.release_year,
+            r.duration_ms,
+            r.explicit,
+        )
         for _, r in sorted(unique.items())  # one lock order for every writer: see the module docstring
     ]
     if not values:
         return
-    _stage(cur, "tracks_incoming", """track_id text, name text, artists text[], artist_ids text[],
+    _stage(
+        cur,
+        "tracks_incoming",
+        """track_id text, name text, artists text[], artist_ids text[],
            album_id text, album_name text, release_date text, release_year integer,
-           duration_ms integer, explicit boolean""", values)
+           duration_ms integer, explicit boolean""",
+        values,
+    )
     cur.execute(
         """INSERT INTO tracks (track_id, name, artists, artist_ids, album_id, album_name,
                                release_date, release_year, duration_ms, explicit)
            SELECT track_id, name, artists, artist_ids, album_id, album_name,
                   release_date, release_year, duration_ms, explicit
              FROM tracks_incoming ORDER BY track_id
-        """ + TRACK_CONFLICT_RULES
+        """
+        + TRACK_CONFLICT_RULES
     )
 
 
@@ -155,8 +171,12 @@ def upsert_likes(cur, person_id: int, saved: Iterable[SavedTrack]) -> int:
     unique = {s.track.track_id: s.added_at for s in saved}
     if not unique:
         return 0
-    _stage(cur, "likes_incoming", "track_id text, added_at timestamptz",
-           [(track_id, added_at.isoformat()) for track_id, added_at in unique.items()])
+    _stage(
+        cur,
+        "likes_incoming",
+        "track_id text, added_at timestamptz",
+        [(track_id, added_at.isoformat()) for track_id, added_at in unique.items()],
+    )
     cur.execute(
         """INSERT INTO likes (person_id, track_id, added_at)
            SELECT %s, track_id, added_at FROM likes_incoming ORDER BY track_id
@@ -191,9 +211,11 @@ def copy_rows(cur, target: str, rows: Iterable[tuple]) -> None:
 
 def text_array(values: Sequence[str | None]) -> str:
     """A PostgreSQL text[] literal: every element quoted, so commas, braces and quotes stay text."""
-    return "{" + ",".join(
-        "NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values
-    ) + "}"
+    return (
+        "{"
+        + ",".join("NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+        + "}"
+    )
 
 
 def mark_removed(cur, person_id: int, present: set[str], now: dt.datetime) -> int:
@@ -273,9 +295,7 @@ def upsert_features(cur, rows: Iterable[dict]) -> int:
         values,
         page_size=BATCH,
     )
-    cur.execute(
-        "DELETE FROM feature_misses WHERE track_id = ANY(%s)", ([v[0] for v in values],)
-    )
+    cur.execute("DELETE FROM feature_misses WHERE track_id = ANY(%s)", ([v[0] for v in values],))
     return len(values)
 
 
@@ -320,8 +340,9 @@ def save_map(cur, version: int, params: dict, points) -> int:
     text. Older maps of the version are superseded; the one before this map
     is kept for the record.
     """
-    cur.execute("INSERT INTO maps (model_version, params) VALUES (%s, %s) RETURNING map_id",
-                (version, json.dumps(params)))
+    cur.execute(
+        "INSERT INTO maps (model_version, params) VALUES (%s, %s) RETURNING map_id", (version, json.dumps(params))
+    )
     map_id = cur.fetchone()[0]
     copy_points(cur, map_id, points)
     cur.execute("UPDATE maps SET complete = true, updated_at = now() WHERE map_id = %s", (map_id,))
@@ -335,14 +356,24 @@ def save_map(cur, version: int, params: dict, points) -> int:
 
 
 def copy_points(cur, map_id: int, points) -> None:
-    copy_rows(cur, """map_points (map_id, track_id, x, y, hidden, probabilities, owners, predicted,
-                                  out_of_place, confidence, placed)""", zip(
-        itertools.repeat(map_id), points["track_id"], points["x"].astype(float).map(repr),
-        points["y"].astype(float).map(repr), map(real_array, points["hidden"]),
-        map(real_array, points["probabilities"]), map(text_array, points["owners"]),
-        points["predicted"], points["out_of_place"].astype(bool), points["confidence"].astype(float).map(repr),
-        points["placed"],
-    ))
+    copy_rows(
+        cur,
+        """map_points (map_id, track_id, x, y, hidden, probabilities, owners, predicted,
+                                  out_of_place, confidence, placed)""",
+        zip(
+            itertools.repeat(map_id),
+            points["track_id"],
+            points["x"].astype(float).map(repr),
+            points["y"].astype(float).map(repr),
+            map(real_array, points["hidden"]),
+            map(real_array, points["probabilities"]),
+            map(text_array, points["owners"]),
+            points["predicted"],
+            points["out_of_place"].astype(bool),
+            points["confidence"].astype(float).map(repr),
+            points["placed"],
+        ),
+    )
 
 
 def real_array(values) -> str:

@@ -44,8 +44,12 @@ class PersonResult:
 
     def as_dict(self) -> dict:
         return {
-            "new_likes": self.new_likes, "removed": self.removed, "pages": self.pages,
-            "skipped": dict(self.skipped), "missing_fields": self.missing_fields, "error": self.error,
+            "new_likes": self.new_likes,
+            "removed": self.removed,
+            "pages": self.pages,
+            "skipped": dict(self.skipped),
+            "missing_fields": self.missing_fields,
+            "error": self.error,
         }
 
 
@@ -95,8 +99,15 @@ def plan(settings: Settings, conn, names: list[str] | None) -> Plan:
     return Plan(people, waiting)
 
 
-def sync_person(settings: Settings, conn, person: store.PersonRecord, *, full: bool = False,
-                counter: CallCounter | None = None, policy: RetryPolicy | None = None) -> PersonResult:
+def sync_person(
+    settings: Settings,
+    conn,
+    person: store.PersonRecord,
+    *,
+    full: bool = False,
+    counter: CallCounter | None = None,
+    policy: RetryPolicy | None = None,
+) -> PersonResult:
     """Sync one person; raises a TaskcodeError (one clear line) if it cannot."""
     result = PersonResult(person.name)
     client = client_for(settings, conn, person, counter=counter, policy=policy)
@@ -106,7 +117,7 @@ def sync_person(settings: Settings, conn, person: store.PersonRecord, *, full: b
         with db.transaction(conn) as cur:
             mark = store.get_watermark(cur, person.person_id)
         fetched = _fetch(client, settings.spotify.page_size, None if full else mark, result)
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         with db.transaction(conn) as cur:
             store.upsert_tracks(cur, (s.track for s in fetched.new))
             result.new_likes = store.upsert_likes(cur, person.person_id, fetched.new)
@@ -118,15 +129,17 @@ def sync_person(settings: Settings, conn, person: store.PersonRecord, *, full: b
             if fetched.stable:
                 store.save_watermark(cur, person.person_id, _advance(mark, fetched.new, full), full=full)
             else:  # a song may have slid past us: the next sync pages down to the old watermark again
-                log.warning("%s: the liked songs kept changing while paging; the next sync looks again",
-                            person.name)
+                log.warning("%s: the liked songs kept changing while paging; the next sync looks again", person.name)
                 store.save_watermark(cur, person.person_id, mark)  # no removal was checked: not a full sync
     finally:
         with db.transaction(conn) as cur:
             cur.execute("SELECT pg_advisory_unlock(%s, %s)", (SYNC_LOCK, person.person_id))
     log.info(
-        "%s: %d new likes%s in %d page(s)%s", person.name, result.new_likes,
-        f", {result.removed} removed" if full else "", result.pages,
+        "%s: %d new likes%s in %d page(s)%s",
+        person.name,
+        result.new_likes,
+        f", {result.removed} removed" if full else "",
+        result.pages,
         f"; skipped {dict(result.skipped)}" if result.skipped else "",
     )
     return result
@@ -174,9 +187,13 @@ def _fetch_pass(client, page_size: int, mark: store.Watermark | None, result: Pe
                     result.skipped["duplicate"] += 1
                     continue
                 present.add(track_id)
-                if mark and mark.added_at and (
-                    saved.added_at < mark.added_at
-                    or (saved.added_at == mark.added_at and track_id in mark.track_ids)
+                if (
+                    mark
+                    and mark.added_at
+                    and (
+                        saved.added_at < mark.added_at
+                        or (saved.added_at == mark.added_at and track_id in mark.track_ids)
+                    )
                 ):
                     reached_known = True  # stored already; the rest of this page may still hold ties
                     continue
@@ -247,8 +264,15 @@ class SyncSummary:
         }
 
 
-def run(settings: Settings, conn, *, names: list[str] | None = None, full: bool = False,
-        with_features: bool = True, counter: CallCounter | None = None) -> SyncSummary:
+def run(
+    settings: Settings,
+    conn,
+    *,
+    names: list[str] | None = None,
+    full: bool = False,
+    with_features: bool = True,
+    counter: CallCounter | None = None,
+) -> SyncSummary:
     """Sync everyone (one failing person does not stop the others), then fetch features; one `runs` row.
 
     Raises RetryLater when Spotify asks us to come back later (the people
@@ -277,8 +301,9 @@ def run(settings: Settings, conn, *, names: list[str] | None = None, full: bool 
     return summary
 
 
-def _sync_or_note(settings: Settings, conn, person: store.PersonRecord, full: bool, counter: CallCounter,
-                  policy: RetryPolicy) -> PersonResult:
+def _sync_or_note(
+    settings: Settings, conn, person: store.PersonRecord, full: bool, counter: CallCounter, policy: RetryPolicy
+) -> PersonResult:
     """One person's sync; a Spotify error is noted on their result (the others still run)."""
     try:
         result = sync_person(settings, conn, person, full=full, counter=counter, policy=policy)

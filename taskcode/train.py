@@ -21,7 +21,6 @@ import pandas as pd
 
 from taskcode import dataset, registry
 from taskcode.config import Settings
-from taskcode.errors import ConfigError
 from taskcode.metrics import classification_metrics, majority_f1
 from taskcode.model import build_model, model_inputs, probabilities
 from taskcode.runs import recorded
@@ -31,7 +30,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainResult:
-    version: int | None          # None: skipped, nothing new to learn
+    version: int | None  # None: skipped, nothing new to learn
     fingerprint: str
     message: str
     metrics: dict = field(default_factory=dict)
@@ -77,13 +76,18 @@ def _train(settings: Settings, conn, force: bool) -> TrainResult:
     counts = data.counts()
     log.info(
         "training on %d songs (%d validation, %d test, %d shared left out) of %s",
-        counts["train"], counts["validation"], counts["test"], counts["shared"], ", ".join(data.people),
+        counts["train"],
+        counts["validation"],
+        counts["test"],
+        counts["shared"],
+        ", ".join(data.people),
     )
     model, metrics = fit(settings, data)
     baselines = fit_baselines(settings, data, model)
     test = data.part("test")
     version = registry.register(
-        conn, model,
+        conn,
+        model,
         people=data.people,
         config=dataset.training_config(settings),
         fingerprint=data.fingerprint,
@@ -114,10 +118,9 @@ def fit(settings: Settings, data: dataset.Dataset):
     batch_size = batch_size_for(settings.model.batch_size, len(train_part))
     started = time.perf_counter()
     history = model.fit(
-        model_inputs(model, train_part), _targets(train_part, len(data.people)),
-        validation_data=(
-            model_inputs(model, validation), _targets(validation, len(data.people))
-        ),
+        model_inputs(model, train_part),
+        _targets(train_part, len(data.people)),
+        validation_data=(model_inputs(model, validation), _targets(validation, len(data.people))),
         epochs=settings.model.epochs,
         batch_size=batch_size,
         callbacks=[stop],
@@ -188,8 +191,10 @@ def fit_baselines(settings: Settings, data: dataset.Dataset, model) -> dict:
     candidates = {
         "logistic_regression": LogisticRegression(max_iter=1000),
         "sklearn_mlp": MLPClassifier(
-            hidden_layer_sizes=settings.model.hidden_layers, early_stopping=True,
-            max_iter=500, random_state=settings.model.seed,
+            hidden_layer_sizes=settings.model.hidden_layers,
+            early_stopping=True,
+            max_iter=500,
+            random_state=settings.model.seed,
         ),
     }
     results = {}
@@ -227,11 +232,14 @@ def format_report(result: TrainResult, decision=None) -> str:
     for label, scores in rows:
         lines.append(f"  {label:22}{scores['f1']:7.3f}{scores['roc_auc']:9.3f}{scores['accuracy']:10.3f}")
     lines.append(f"  {'majority class':22}{m['majority_f1']:7.3f}")
-    lines.append("  per person: " + "; ".join(
-        f"{name} F1 {m['f1_per_person'][name]:.3f} (precision {m['precision'][name]:.3f}, "
-        f"recall {m['recall'][name]:.3f}, {counts['per_person'][name]} songs)"
-        for name in m["f1_per_person"]
-    ))
+    lines.append(
+        "  per person: "
+        + "; ".join(
+            f"{name} F1 {m['f1_per_person'][name]:.3f} (precision {m['precision'][name]:.3f}, "
+            f"recall {m['recall'][name]:.3f}, {counts['per_person'][name]} songs)"
+            for name in m["f1_per_person"]
+        )
+    )
     if decision is not None:
         lines.append(f"decision: {decision.text}")
     return "\n".join(lines)

@@ -29,9 +29,17 @@ _counter = itertools.count()
 
 # The developer's own settings: kept out of the tests (and of every process they start).
 DEVELOPER_ENVIRONMENT = (
-    "DATABASE_URL", "TASKCODE_CONFIG", "TASKCODE_DATA_DIR", "SPOTIFY_API_BASE",
-    "SPOTIFY_ACCOUNTS_BASE", "RECCOBEATS_API_BASE", "SPOTIFY_CLIENT_ID",
-    "SPOTIFY_CLIENT_SECRET", "SPOTIFY_REDIRECT_URI", "LOG_LEVEL", "TASKCODE_CATALOG_CSV",
+    "DATABASE_URL",
+    "TASKCODE_CONFIG",
+    "TASKCODE_DATA_DIR",
+    "SPOTIFY_API_BASE",
+    "SPOTIFY_ACCOUNTS_BASE",
+    "RECCOBEATS_API_BASE",
+    "SPOTIFY_CLIENT_ID",
+    "SPOTIFY_CLIENT_SECRET",
+    "SPOTIFY_REDIRECT_URI",
+    "LOG_LEVEL",
+    "TASKCODE_CATALOG_CSV",
 )
 
 
@@ -161,6 +169,10 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeou
     full_env["PYTHONPATH"] = str(PROJECT_ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
     return subprocess.run(
         [sys.executable, "-m", "taskcode", *args],
-        capture_output=True, text=True, env=full_env, cwd=cwd or PROJECT_ROOT, timeout=timeout,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd or PROJECT_ROOT,
+        timeout=timeout,
         stdin=subprocess.DEVNULL,
     )

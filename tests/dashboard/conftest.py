@@ -48,16 +48,16 @@ _copies = itertools.count()
 @dataclass(frozen=True)
 class FilledDatabase:
     url: str
-    config_path: Path           # for TASKCODE_CONFIG
-    people: list[str]           # the champion's people, in its order
-    champion: int               # champion version
-    champion_map_points: int    # points of the champion's newest complete map
-    other_version: int          # another version with a complete map
+    config_path: Path  # for TASKCODE_CONFIG
+    people: list[str]  # the champion's people, in its order
+    champion: int  # champion version
+    champion_map_points: int  # points of the champion's newest complete map
+    other_version: int  # another version with a complete map
     other_map_points: int
     incomplete_map_ids: list[int]
-    known_track: dict           # a song on the champion's map: track_id, name, artists, probabilities
-    unknown_track_id: str       # a valid track id the database does not know
-    discoveries: int            # discovery rows of the champion
+    known_track: dict  # a song on the champion's map: track_id, name, artists, probabilities
+    unknown_track_id: str  # a valid track id the database does not know
+    discoveries: int  # discovery rows of the champion
 
 
 def describe(url: str, config_path: Path) -> FilledDatabase:
@@ -86,8 +86,11 @@ def describe(url: str, config_path: Path) -> FilledDatabase:
         other_map_points=len(other_points),
         incomplete_map_ids=incomplete,
         known_track={
-            "track_id": known["track_id"], "name": known["name"], "artists": known["artists"],
-            "x": float(known["x"]), "y": float(known["y"]),
+            "track_id": known["track_id"],
+            "name": known["name"],
+            "artists": known["artists"],
+            "x": float(known["x"]),
+            "y": float(known["y"]),
             "probabilities": dict(zip(champion["people"], known["probabilities"])),
         },
         unknown_track_id=UNKNOWN_TRACK_ID,
@@ -127,10 +130,14 @@ def fill(conn, url: str, folder: Path) -> None:
         predict.store_discoveries(settings, conn, top=10)
 
     newest = {p.name: {like.track_id for like in library.likes_of(p.name)[:30]} for p in library.people}
-    first_night = Library(library.seed, library.people, library.tracks,
-                          [like for like in library.likes if like.track_id not in newest[like.person]])
-    night(NIGHT_ONE_MODEL, first_night)   # a small first model, before each person's 30 newest likes
-    night(NIGHT_TWO_MODEL, library)       # everything synced, a better model: the champion
+    first_night = Library(
+        library.seed,
+        library.people,
+        library.tracks,
+        [like for like in library.likes if like.track_id not in newest[like.person]],
+    )
+    night(NIGHT_ONE_MODEL, first_night)  # a small first model, before each person's 30 newest likes
+    night(NIGHT_TWO_MODEL, library)  # everything synced, a better model: the champion
     rare_nights.sync_full_removes_two_likes(conn, library)
     champion = queries.champion(conn)["version"]
     rare_nights.simulate_crashed_embed(conn, champion)  # must never be shown

@@ -18,8 +18,10 @@ from taskcode.db import transaction
 def simulate_crashed_embed(conn, version: int) -> None:
     """A newer map that never completed (the embed step died mid-way): readers must ignore it."""
     with transaction(conn) as cur:
-        cur.execute("INSERT INTO maps (model_version, complete, params) VALUES (%s, false, %s) RETURNING map_id",
-                    (version, json.dumps({"note": "crashed"})))
+        cur.execute(
+            "INSERT INTO maps (model_version, complete, params) VALUES (%s, false, %s) RETURNING map_id",
+            (version, json.dumps({"note": "crashed"})),
+        )
         map_id = cur.fetchone()[0]
         cur.execute(
             """INSERT INTO map_points (map_id, track_id, x, y, hidden, probabilities, owners,
@@ -28,7 +30,7 @@ def simulate_crashed_embed(conn, version: int) -> None:
                  FROM tracks ORDER BY track_id LIMIT 5""",
             (map_id,),
         )
-    record_run(conn, "embed", "failed", dt.datetime.now(dt.timezone.utc), {"error": "killed mid-way"})
+    record_run(conn, "embed", "failed", dt.datetime.now(dt.UTC), {"error": "killed mid-way"})
 
 
 def sync_full_removes_two_likes(conn, library: Library) -> None:
@@ -41,9 +43,16 @@ def sync_full_removes_two_likes(conn, library: Library) -> None:
                        WHERE p.name = (SELECT min(name) FROM people)
                        ORDER BY l.track_id LIMIT 2)"""
         )
-    record_run(conn, "sync", "succeeded", dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=3),
-               {"people": {p.name: {"new": len(library.likes_of(p.name))} for p in library.people},
-                "features": {"wanted": len(library.tracks), "found": {"spotify": len(library.tracks)}}})
+    record_run(
+        conn,
+        "sync",
+        "succeeded",
+        dt.datetime.now(dt.UTC) - dt.timedelta(hours=3),
+        {
+            "people": {p.name: {"new": len(library.likes_of(p.name))} for p in library.people},
+            "features": {"wanted": len(library.tracks), "found": {"spotify": len(library.tracks)}},
+        },
+    )
 
 
 def record_run(conn, kind, status, started_at, summary) -> None:

@@ -32,13 +32,26 @@ def serve(env: dict, log_path: Path):
     """Start `streamlit run dashboards/app.py` on a free loopback port; returns (process, url)."""
     port = free_port()
     command = [
-        sys.executable, "-m", "streamlit", "run", str(APP),
-        "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
-        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
     ]
     log = open(log_path, "w")
-    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+    )
     log.close()
     return process, f"http://127.0.0.1:{port}"
 
@@ -73,10 +86,11 @@ def coloured_pixels(png: bytes, colour: str, tolerance: int = 40) -> int:
     """How many pixels of a screenshot are close to `colour` (#rrggbb)."""
     from PIL import Image
 
-    target = tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    target = tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
     image = Image.open(io.BytesIO(png)).convert("RGB")
     return sum(
-        count for count, pixel in image.getcolors(maxcolors=image.width * image.height)
+        count
+        for count, pixel in image.getcolors(maxcolors=image.width * image.height)
         if all(abs(a - b) <= tolerance for a, b in zip(pixel, target))
     )
 
@@ -84,8 +98,12 @@ def coloured_pixels(png: bytes, colour: str, tolerance: int = 40) -> int:
 def test_the_map_is_drawn_in_chromium_with_the_song_count(filled_db, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    env = {**os.environ, "DATABASE_URL": filled_db.url, "TASKCODE_CONFIG": str(filled_db.config_path),
-           "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "DATABASE_URL": filled_db.url,
+        "TASKCODE_CONFIG": str(filled_db.config_path),
+        "PYTHONPATH": str(ROOT),
+    }
     log_path = tmp_path / "streamlit.log"
     process, url = serve(env, log_path)
     try:
@@ -115,8 +133,11 @@ def test_the_map_is_drawn_in_chromium_with_the_song_count(filled_db, tmp_path):
                     "() => Object.fromEntries(document.querySelector('.js-plotly-plot')._fullData"
                     ".map(t => [t.name, t.marker.color]))"
                 )
-                count = page.locator('[data-testid="stMetric"]', has_text="Songs on the map") \
-                    .locator('[data-testid="stMetricValue"]').inner_text()
+                count = (
+                    page.locator('[data-testid="stMetric"]', has_text="Songs on the map")
+                    .locator('[data-testid="stMetricValue"]')
+                    .inner_text()
+                )
 
                 OUTPUT.mkdir(exist_ok=True)
                 page.screenshot(path=str(OUTPUT / "map.png"), full_page=True)

@@ -23,15 +23,21 @@ def points(owners: list[list[str]]) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     probabilities = rng.dirichlet(np.ones(len(PEOPLE)), n)
     predicted = [PEOPLE[i] for i in probabilities.argmax(axis=1)]
-    return pd.DataFrame({
-        "track_id": [f"{i:022d}" for i in range(n)],
-        "name": [f"Song {i} " + "ä" * (i % 3) for i in range(n)],
-        "artists": [f"Artist {i % 7}, Artist {i % 5}" for i in range(n)],
-        "x": rng.normal(size=n), "y": rng.normal(size=n),
-        "probabilities": probabilities.tolist(), "owners": owners, "predicted": predicted,
-        "out_of_place": [bool(o) and p not in o for p, o in zip(predicted, owners)],
-        "confidence": probabilities.max(axis=1), "placed": "fit",
-    })
+    return pd.DataFrame(
+        {
+            "track_id": [f"{i:022d}" for i in range(n)],
+            "name": [f"Song {i} " + "ä" * (i % 3) for i in range(n)],
+            "artists": [f"Artist {i % 7}, Artist {i % 5}" for i in range(n)],
+            "x": rng.normal(size=n),
+            "y": rng.normal(size=n),
+            "probabilities": probabilities.tolist(),
+            "owners": owners,
+            "predicted": predicted,
+            "out_of_place": [bool(o) and p not in o for p, o in zip(predicted, owners)],
+            "confidence": probabilities.max(axis=1),
+            "placed": "fit",
+        }
+    )
 
 
 def test_a_trace_per_person_one_for_shared_songs_and_rows_that_find_every_song():
@@ -43,7 +49,9 @@ def test_a_trace_per_person_one_for_shared_songs_and_rows_that_find_every_song()
     # Out-of-place songs sit in a trace of their own, linked to their group's legend entry.
     assert all(trace.legendgroup == trace.name.rsplit(" (", 1)[0] for trace in figure.data)
     assert figure.data[[t.name for t in figure.data].index("dave (5)")].marker.color in (
-        COLOURS["dave"], mapfigure.darker(COLOURS["dave"]))  # joined after the model: own colour
+        COLOURS["dave"],
+        mapfigure.darker(COLOURS["dave"]),
+    )  # joined after the model: own colour
     assert sorted(np.concatenate(rows).tolist()) == list(range(len(frame)))
     for trace, positions in zip(figure.data, rows):
         assert list(trace.text) == frame.loc[positions, "name"].tolist()
@@ -54,7 +62,8 @@ def test_a_trace_per_person_one_for_shared_songs_and_rows_that_find_every_song()
         first_owners = ", ".join(sorted(frame.loc[positions[0], "owners"])) or "nobody"
         if trace.name.startswith("shared"):  # several owners: per song, in the hover text
             assert [h.split("<br>liked by: ")[1] for h in trace.hovertext] == [
-                ", ".join(sorted(o)) for o in frame.loc[positions, "owners"]]
+                ", ".join(sorted(o)) for o in frame.loc[positions, "owners"]
+            ]
         else:
             assert "liked by: " + first_owners in trace.hovertemplate
 

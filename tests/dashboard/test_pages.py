@@ -34,8 +34,11 @@ def no_exception(at):
 
 def texts(at) -> str:
     """Everything a person reads on the page, as one string."""
-    parts = [e.value for kind in ("title", "subheader", "markdown", "caption", "info", "warning",
-                                  "success", "error") for e in getattr(at, kind)]
+    parts = [
+        e.value
+        for kind in ("title", "subheader", "markdown", "caption", "info", "warning", "success", "error")
+        for e in getattr(at, kind)
+    ]
     parts += [f"{m.label}: {m.value}" for m in at.metric]
     return "\n".join(str(p) for p in parts)
 
@@ -232,7 +235,8 @@ def test_predict_page_with_a_known_song_that_is_not_on_the_map(filled_db, app):
         cur.execute(
             """SELECT t.track_id FROM tracks t
                 WHERE NOT EXISTS (SELECT 1 FROM audio_features f WHERE f.track_id = t.track_id)
-                ORDER BY t.track_id LIMIT 1""")
+                ORDER BY t.track_id LIMIT 1"""
+        )
         track_id = cur.fetchone()[0]
     at = app("page_predict.py")
     at.text_input(key="predict_ref").input(track_id).run()
@@ -317,9 +321,14 @@ for page in {PAGES[1:]!r}:
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "sklearn", "openTSNE"))
 print(",".join(heavy) or "none")
 """
-    env = {**os.environ, "DATABASE_URL": filled_db.url, "TASKCODE_CONFIG": str(filled_db.config_path),
-           "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
-                            cwd=ROOT, timeout=300)
+    env = {
+        **os.environ,
+        "DATABASE_URL": filled_db.url,
+        "TASKCODE_CONFIG": str(filled_db.config_path),
+        "PYTHONPATH": str(ROOT),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "none"

@@ -35,8 +35,12 @@ def emulator_settings(emulator, sample_library, database_url, write_config, monk
 def authorized(emulator_settings, sample_library):
     """Every person of the library authorized with their refresh token."""
     for person in sample_library.people:
-        authorize(emulator_settings["settings"], emulator_settings["conn"], person.name,
-                  refresh_token=emulator_settings["emulator"].refresh_token(person.name))
+        authorize(
+            emulator_settings["settings"],
+            emulator_settings["conn"],
+            person.name,
+            refresh_token=emulator_settings["emulator"].refresh_token(person.name),
+        )
     emulator_settings["emulator"].clear_requests()
     return emulator_settings
 

@@ -25,8 +25,17 @@ def test_migrate_twice_is_a_no_op(settings):
         first = db.migrate(conn)
         assert first and first[0] == "001_initial.sql"
         tables = _tables(conn)
-        assert {"people", "tracks", "likes", "audio_features", "sync_state", "runs",
-                "model_versions", "maps", "map_points"} <= tables
+        assert {
+            "people",
+            "tracks",
+            "likes",
+            "audio_features",
+            "sync_state",
+            "runs",
+            "model_versions",
+            "maps",
+            "map_points",
+        } <= tables
         assert "model_aliases" not in tables  # the champion is recorded once: model_versions.status
         assert db.migrate(conn) == []
         assert _tables(conn) == tables
@@ -113,7 +122,8 @@ def test_status_counts_likes_removed_and_features(conn, settings):
 def test_unreachable_database_is_one_line_error(write_config, pg_cluster):
     path = write_config("")
     result = run_cli(
-        "status", "--json",
+        "status",
+        "--json",
         env={"TASKCODE_CONFIG": str(path), "DATABASE_URL": "postgresql://u:hunter22@127.0.0.1:1/x"},
     )
     assert result.returncode == 3
@@ -129,7 +139,9 @@ def test_a_cancelled_statement_is_not_called_a_lost_connection(conn):
             cur.execute("SET LOCAL statement_timeout = 10")
             cur.execute("SELECT pg_sleep(5)")
     message = str(db.operational_error(cancelled.value))
-    assert message.startswith("PostgreSQL stopped this run's transaction (canceling statement due to statement timeout)")
+    assert message.startswith(
+        "PostgreSQL stopped this run's transaction (canceling statement due to statement timeout)"
+    )
     assert "\n" not in message
     with db.transaction(conn) as cur:  # the connection is fine: it was never lost
         cur.execute("SELECT 1")

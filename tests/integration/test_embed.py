@@ -59,8 +59,10 @@ def points(conn, map_id=None):
         if map_id is None:
             cur.execute("SELECT max(map_id) FROM maps WHERE complete")
             map_id = cur.fetchone()[0]
-        cur.execute("SELECT track_id, x, y, placed, owners, predicted, out_of_place FROM map_points WHERE map_id = %s",
-                    (map_id,))
+        cur.execute(
+            "SELECT track_id, x, y, placed, owners, predicted, out_of_place FROM map_points WHERE map_id = %s",
+            (map_id,),
+        )
         return {row[0]: row[1:] for row in cur.fetchall()}
 
 
@@ -71,8 +73,9 @@ def like_new_songs(conn, library, name, count, seed):
     with db.transaction(conn) as cur:
         [person] = store.get_people(cur, [name])
         store.upsert_tracks(cur, [track_row(t) for t in tracks])
-        store.upsert_likes(cur, person.person_id, [
-            SavedTrack(track_row(t), parse_timestamp("2026-11-24T20:00:00Z")) for t in tracks])
+        store.upsert_likes(
+            cur, person.person_id, [SavedTrack(track_row(t), parse_timestamp("2026-11-24T20:00:00Z")) for t in tracks]
+        )
         store.upsert_features(cur, [{"track_id": t["id"], "source": "spotify", **t["features"]} for t in tracks])
     return [t["id"] for t in tracks]
 
@@ -89,7 +92,7 @@ def test_every_song_with_features_gets_exactly_one_point(mapped):
 
 
 def test_out_of_place_means_the_favourite_is_not_an_owner(mapped):
-    for track_id, (x, y, placed, owners, predicted, out_of_place) in points(mapped["conn"]).items():
+    for _x, _y, _placed, owners, predicted, out_of_place in points(mapped["conn"]).values():
         assert out_of_place == (predicted not in owners)
     assert 0 < sum(p[5] for p in points(mapped["conn"]).values()) < len(points(mapped["conn"])) / 2
 

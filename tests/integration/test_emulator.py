@@ -41,18 +41,56 @@ REDIRECT_URI = "http://127.0.0.1:8765/callback"
 SCOPE = "user-library-read"
 NEWEST = "2026-12-24T18:00:00Z"  # later than every like in the sample library
 TRACK_KEYS = {
-    "album", "artists", "disc_number", "duration_ms", "explicit", "external_ids", "external_urls",
-    "href", "id", "is_local", "name", "preview_url", "track_number", "type", "uri",
+    "album",
+    "artists",
+    "disc_number",
+    "duration_ms",
+    "explicit",
+    "external_ids",
+    "external_urls",
+    "href",
+    "id",
+    "is_local",
+    "name",
+    "preview_url",
+    "track_number",
+    "type",
+    "uri",
 }
 ALBUM_KEYS = {
-    "album_type", "artists", "external_urls", "href", "id", "images", "name", "release_date",
-    "release_date_precision", "total_tracks", "type", "uri",
+    "album_type",
+    "artists",
+    "external_urls",
+    "href",
+    "id",
+    "images",
+    "name",
+    "release_date",
+    "release_date_precision",
+    "total_tracks",
+    "type",
+    "uri",
 }
 ARTIST_KEYS = {"external_urls", "href", "id", "name", "type", "uri"}
 FEATURE_KEYS = {
-    "acousticness", "analysis_url", "danceability", "duration_ms", "energy", "id", "instrumentalness",
-    "key", "liveness", "loudness", "mode", "speechiness", "tempo", "time_signature", "track_href",
-    "type", "uri", "valence",
+    "acousticness",
+    "analysis_url",
+    "danceability",
+    "duration_ms",
+    "energy",
+    "id",
+    "instrumentalness",
+    "key",
+    "liveness",
+    "loudness",
+    "mode",
+    "speechiness",
+    "tempo",
+    "time_signature",
+    "track_href",
+    "type",
+    "uri",
+    "valence",
 }
 
 
@@ -66,10 +104,15 @@ def oauth(emu: Emulator, token_info: dict | None = None, **options) -> SpotifyOA
         OAUTH_TOKEN_URL = f"{emu.accounts_base}/api/token"
         OAUTH_AUTHORIZE_URL = f"{emu.accounts_base}/authorize"
 
-    settings = {"client_id": emu.client_id, "client_secret": emu.client_secret,
-                "redirect_uri": REDIRECT_URI, "scope": SCOPE, "open_browser": False, **options}
-    return EmulatorOAuth(cache_handler=MemoryCacheHandler(token_info), requests_session=requests.Session(),
-                         **settings)
+    settings = {
+        "client_id": emu.client_id,
+        "client_secret": emu.client_secret,
+        "redirect_uri": REDIRECT_URI,
+        "scope": SCOPE,
+        "open_browser": False,
+        **options,
+    }
+    return EmulatorOAuth(cache_handler=MemoryCacheHandler(token_info), requests_session=requests.Session(), **settings)
 
 
 def client(emu: Emulator, auth_manager: SpotifyOAuth) -> spotipy.Spotify:
@@ -81,14 +124,20 @@ def client(emu: Emulator, auth_manager: SpotifyOAuth) -> spotipy.Spotify:
 
 def spotify(emu: Emulator, name: str = "alice") -> spotipy.Spotify:
     """A client as the sync builds one: a stored refresh token and no valid access token yet."""
-    token_info = {"access_token": "none-yet", "token_type": "Bearer", "expires_at": 0, "scope": SCOPE,
-                  "refresh_token": emu.refresh_token(name)}
+    token_info = {
+        "access_token": "none-yet",
+        "token_type": "Bearer",
+        "expires_at": 0,
+        "scope": SCOPE,
+        "refresh_token": emu.refresh_token(name),
+    }
     return client(emu, oauth(emu, token_info))
 
 
 def bearer(emu: Emulator, name: str = "alice") -> dict[str, str]:
     answer = requests.post(
-        f"{emu.accounts_base}/api/token", auth=(emu.client_id, emu.client_secret),
+        f"{emu.accounts_base}/api/token",
+        auth=(emu.client_id, emu.client_secret),
         data={"grant_type": "refresh_token", "refresh_token": emu.refresh_token(name)},
     )
     assert answer.status_code == 200, answer.text
@@ -121,9 +170,14 @@ def test_paging_returns_every_like_newest_first(emulator, sample_library):
             pages.append(sp.next(pages[-1]))
         items = [item for page in pages for item in page["items"]]
         expected = sample_library.likes_of(person.name)  # ties in added_at keep their order
-        assert [(i["added_at"], i["track"]["id"]) for i in items] == [(l.added_at, l.track_id) for l in expected]
+        assert [(i["added_at"], i["track"]["id"]) for i in items] == [
+            (like.added_at, like.track_id) for like in expected
+        ]
         assert [(p["offset"], p["limit"], p["total"], len(p["items"])) for p in pages] == [
-            (0, 50, 120, 50), (50, 50, 120, 50), (100, 50, 120, 20)]
+            (0, 50, 120, 50),
+            (50, 50, 120, 50),
+            (100, 50, 120, 20),
+        ]
         base = f"{emulator.api_base}/me/tracks"
         assert [(p["href"], p["previous"], p["next"]) for p in pages] == [
             (f"{base}?offset=0&limit=50", None, f"{base}?offset=50&limit=50"),
@@ -141,14 +195,17 @@ def test_paging_defaults_and_edges(emulator):
     assert (beyond["items"], beyond["next"], beyond["total"]) == ([], None, 120)
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"limit": "0"}, "Invalid limit"),
-    ({"limit": "51"}, "Invalid limit"),
-    ({"limit": "ten"}, "Invalid limit"),
-    ({"offset": "-1"}, "Invalid offset"),
-    ({"offset": "1.5"}, "Invalid offset"),
-    ({"market": "Germany"}, "Invalid market code"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"limit": "0"}, "Invalid limit"),
+        ({"limit": "51"}, "Invalid limit"),
+        ({"limit": "ten"}, "Invalid limit"),
+        ({"offset": "-1"}, "Invalid offset"),
+        ({"offset": "1.5"}, "Invalid offset"),
+        ({"market": "Germany"}, "Invalid market code"),
+    ],
+)
 def test_bad_paging_parameters_answer_400(emulator, params, message):
     answer = requests.get(f"{emulator.api_base}/me/tracks", params=params, headers=bearer(emulator))
     assert answer.status_code == 400
@@ -166,7 +223,11 @@ def test_track_objects_have_the_2026_development_mode_shape(emulator, sample_lib
     assert set(track) == TRACK_KEYS  # no popularity, available_markets or linked_from any more
     assert set(track["album"]) == ALBUM_KEYS
     assert all(set(artist) == ARTIST_KEYS for artist in track["artists"] + track["album"]["artists"])
-    assert (track["name"], track["duration_ms"], track["explicit"]) == (row["name"], row["duration_ms"], row["explicit"])
+    assert (track["name"], track["duration_ms"], track["explicit"]) == (
+        row["name"],
+        row["duration_ms"],
+        row["explicit"],
+    )
     assert [a["id"] for a in track["artists"]] == [a["id"] for a in row["artists"]]
     assert track["album"]["release_date"] == row["album"]["release_date"]
     assert (track["type"], track["is_local"], track["uri"]) == ("track", False, f"spotify:track:{row['id']}")
@@ -176,10 +237,14 @@ def test_track_objects_have_the_2026_development_mode_shape(emulator, sample_lib
 def test_me_is_the_person_behind_the_token(emulator, sample_library):
     bob = sample_library.person("bob")
     assert spotify(emulator, "bob").current_user() == {
-        "id": bob.user_id, "display_name": "Bob Núñez", "type": "user", "uri": f"spotify:user:{bob.user_id}",
+        "id": bob.user_id,
+        "display_name": "Bob Núñez",
+        "type": "user",
+        "uri": f"spotify:user:{bob.user_id}",
         "href": f"{emulator.api_base}/users/{bob.user_id}",
         "external_urls": {"spotify": f"https://open.spotify.com/user/{bob.user_id}"},
-        "followers": {"href": None, "total": 0}, "images": [],
+        "followers": {"href": None, "total": 0},
+        "images": [],
     }
 
 
@@ -211,8 +276,11 @@ def test_bearer_token_is_required_and_checked(emulator):
 
 def test_access_tokens_last_the_configured_time(sample_library):
     with Emulator(sample_library, client_id="app", client_secret="secret", access_token_ttl=120) as emu:
-        answer = requests.post(f"{emu.accounts_base}/api/token", auth=("app", "secret"),
-                               data={"grant_type": "refresh_token", "refresh_token": emu.refresh_token("bob")})
+        answer = requests.post(
+            f"{emu.accounts_base}/api/token",
+            auth=("app", "secret"),
+            data={"grant_type": "refresh_token", "refresh_token": emu.refresh_token("bob")},
+        )
         token = answer.json()
         assert set(token) == {"access_token", "token_type", "expires_in", "scope"}  # no new refresh token
         assert (token["token_type"], token["expires_in"], token["scope"]) == ("Bearer", 120, SCOPE)
@@ -232,7 +300,9 @@ def test_spotipy_refreshes_an_expired_access_token(emulator, sample_library):
     assert sp.current_user()["id"] == sample_library.person("alice").user_id
     assert cache.token_info["access_token"] != first_token
     assert [(r["endpoint"], r["status"], r["person"]) for r in emulator.requests()] == [
-        ("token", 200, "alice"), ("me", 200, "alice")]
+        ("token", 200, "alice"),
+        ("me", 200, "alice"),
+    ]
 
 
 def test_revoked_person_gets_invalid_grant_and_401(emulator, sample_library):
@@ -266,8 +336,10 @@ def test_token_endpoint_checks_the_app_and_the_grant(emulator):
     post(200, None, None, data={**refresh, "client_id": app[0], "client_secret": app[1]})  # form auth works too
     post(400, "invalid_grant", "Invalid refresh token", data={**refresh, "refresh_token": "AQnope"}, auth=app)
     post(400, "unsupported_grant_type", "grant_type parameter is missing", json=refresh, auth=app)  # form only
-    assert post(400, None, None, data={"grant_type": "client_credentials"}, auth=app).json()["error"] == \
-        "unsupported_grant_type"
+    assert (
+        post(400, None, None, data={"grant_type": "client_credentials"}, auth=app).json()["error"]
+        == "unsupported_grant_type"
+    )
     # A refresh token belongs to the app it was issued to (per-person apps must not mix them up).
     emulator.add_client("second-app", "second-secret")
     post(400, "invalid_grant", "Invalid refresh token", data=refresh, auth=("second-app", "second-secret"))
@@ -297,24 +369,33 @@ def test_authorization_code_needs_the_same_redirect_uri(emulator):
     login = requests.get(oauth(emulator).get_authorize_url(), allow_redirects=False)
     _, code = SpotifyOAuth.parse_auth_response_url(login.headers["Location"])
     answer = requests.post(
-        f"{emulator.accounts_base}/api/token", auth=(emulator.client_id, emulator.client_secret),
+        f"{emulator.accounts_base}/api/token",
+        auth=(emulator.client_id, emulator.client_secret),
         data={"grant_type": "authorization_code", "code": code, "redirect_uri": "http://127.0.0.1:9999/other"},
     )
     assert answer.json() == {"error": "invalid_grant", "error_description": "Invalid redirect URI"}
     assert [r["person"] for r in emulator.requests("authorize")] == ["alice"]  # the first person by default
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"redirect_uri": "http://localhost:8765/callback"}, "INVALID_CLIENT: Insecure redirect URI"),
-    ({"redirect_uri": "http://example.com/callback"}, "INVALID_CLIENT: Insecure redirect URI"),
-    ({"redirect_uri": ""}, "INVALID_CLIENT: Invalid redirect URI"),
-    ({"client_id": "someone-else"}, "INVALID_CLIENT: Invalid client"),
-    ({"response_type": "token"}, "unsupported_response_type"),
-    ({"user": "mallory"}, "no person 'mallory' in the library; known: alice, bob"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"redirect_uri": "http://localhost:8765/callback"}, "INVALID_CLIENT: Insecure redirect URI"),
+        ({"redirect_uri": "http://example.com/callback"}, "INVALID_CLIENT: Insecure redirect URI"),
+        ({"redirect_uri": ""}, "INVALID_CLIENT: Invalid redirect URI"),
+        ({"client_id": "someone-else"}, "INVALID_CLIENT: Invalid client"),
+        ({"response_type": "token"}, "unsupported_response_type"),
+        ({"user": "mallory"}, "no person 'mallory' in the library; known: alice, bob"),
+    ],
+)
 def test_authorize_refuses(emulator, change, message):
-    params = {"client_id": emulator.client_id, "response_type": "code", "redirect_uri": REDIRECT_URI,
-              "scope": SCOPE, **change}
+    params = {
+        "client_id": emulator.client_id,
+        "response_type": "code",
+        "redirect_uri": REDIRECT_URI,
+        "scope": SCOPE,
+        **change,
+    }
     answer = requests.get(f"{emulator.accounts_base}/authorize", params=params, allow_redirects=False)
     assert (answer.status_code, answer.json()) == (400, {"error": {"status": 400, "message": message}})
 
@@ -374,7 +455,9 @@ def test_a_burst_of_503_then_service_again(emulator):
     assert [r["status"] for r in emulator.requests("tracks")] == [503, 503, 200]
 
 
-@pytest.mark.parametrize("status, phrase", [(500, "Internal Server Error"), (502, "Bad Gateway"), (504, "Gateway Timeout")])
+@pytest.mark.parametrize(
+    "status, phrase", [(500, "Internal Server Error"), (502, "Bad Gateway"), (504, "Gateway Timeout")]
+)
 def test_server_errors_have_spotify_shape(emulator, status, phrase):
     emulator.fail("token", status=status)
     answer = requests.post(f"{emulator.accounts_base}/api/token", data={"grant_type": "refresh_token"})
@@ -567,18 +650,25 @@ def test_audio_features_in_the_order_asked_with_nulls(emulator, sample_library):
     first, row = features[0], rows[known[0]]
     assert set(first) == FEATURE_KEYS
     assert {name: first[name] for name in row["features"]} == row["features"]
-    assert (first["duration_ms"], first["type"], first["uri"]) == (row["duration_ms"], "audio_features", f"spotify:track:{known[0]}")
+    assert (first["duration_ms"], first["type"], first["uri"]) == (
+        row["duration_ms"],
+        "audio_features",
+        f"spotify:track:{known[0]}",
+    )
     assert emulator.requests("audio_features")[-1]["path"] == "/v1/audio-features/"
     plain = requests.get(f"{emulator.api_base}/audio-features", params={"ids": ",".join(ids)}, headers=bearer(emulator))
     assert plain.json() == {"audio_features": features}
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"ids": ",".join(["0" * 22] * 101)}, "Too many ids requested"),
-    ({"ids": "not-a-spotify-id"}, "invalid request"),
-    ({"ids": ""}, "Missing required parameter: ids"),
-    ({}, "Missing required parameter: ids"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"ids": ",".join(["0" * 22] * 101)}, "Too many ids requested"),
+        ({"ids": "not-a-spotify-id"}, "invalid request"),
+        ({"ids": ""}, "Missing required parameter: ids"),
+        ({}, "Missing required parameter: ids"),
+    ],
+)
 def test_audio_features_limits(emulator, params, message):
     answer = requests.get(f"{emulator.api_base}/audio-features", params=params, headers=bearer(emulator))
     assert (answer.status_code, answer.json()) == (400, {"error": {"status": 400, "message": message}})
@@ -606,7 +696,8 @@ def test_reccobeats_shape(emulator, sample_library):
         assert set(item) == {"id", "href", *RECCOBEATS_FIELDS}  # no time_signature, no duration_ms
         assert uuid.UUID(item["id"]) and spotify_id not in item["id"]
         assert {name: item[name] for name in RECCOBEATS_FIELDS} == {
-            name: rows[spotify_id]["features"][name] for name in RECCOBEATS_FIELDS}
+            name: rows[spotify_id]["features"][name] for name in RECCOBEATS_FIELDS
+        }
     too_many = requests.get(url, params={"ids": ",".join(list(rows)[:41])})
     assert too_many.status_code == 400
     assert [(r["status"], r["person"]) for r in emulator.requests("reccobeats")] == [(200, None), (400, None)]
@@ -632,8 +723,11 @@ def test_request_log_counts_calls_and_keeps_no_secret(emulator):
     assert log[2]["query"] == {"limit": "50", "offset": "50"}
     assert [e["time"] for e in log] == sorted(e["time"] for e in log) and log[0]["time"] > 1.7e9
     everything = json.dumps(log)
-    for secret in (emulator.refresh_token("alice"), sp.auth_manager.cache_handler.token_info["access_token"],
-                   emulator.client_secret):
+    for secret in (
+        emulator.refresh_token("alice"),
+        sp.auth_manager.cache_handler.token_info["access_token"],
+        emulator.client_secret,
+    ):
         assert secret not in everything
     assert len(emulator.requests("tracks")) == 1
     assert emulator.clear_requests() == 5 and emulator.requests() == []
@@ -643,9 +737,11 @@ def test_env_points_the_project_at_the_emulator(sample_library):
     with Emulator(sample_library, client_id="my-app", client_secret="my-secret") as emu:
         assert emu.url.startswith("http://127.0.0.1:") and emu.port > 0
         assert emu.env() == {
-            "SPOTIFY_API_BASE": f"{emu.url}/v1", "SPOTIFY_ACCOUNTS_BASE": emu.url,
+            "SPOTIFY_API_BASE": f"{emu.url}/v1",
+            "SPOTIFY_ACCOUNTS_BASE": emu.url,
             "RECCOBEATS_API_BASE": f"{emu.url}/reccobeats/v1",
-            "SPOTIFY_CLIENT_ID": "my-app", "SPOTIFY_CLIENT_SECRET": "my-secret",
+            "SPOTIFY_CLIENT_ID": "my-app",
+            "SPOTIFY_CLIENT_SECRET": "my-secret",
         }
 
 
@@ -662,7 +758,8 @@ def test_admin_people_client_and_unknown_paths(emulator, sample_library):
     admin = f"{emulator.url}/admin"
     assert requests.get(f"{admin}/people").json() == [
         {"name": p.name, "user_id": p.user_id, "refresh_token": emulator.refresh_token(p.name)}
-        for p in sample_library.people]
+        for p in sample_library.people
+    ]
     assert requests.get(f"{admin}/client").json() == {"client_id": emulator.client_id}  # never the secret
     missing = requests.get(f"{admin}/secrets")
     assert (missing.status_code, missing.json()) == (404, {"error": {"status": 404, "message": "Service not found"}})
@@ -679,8 +776,11 @@ def test_admin_faults(emulator):
     assert requests.get(me, headers=headers).status_code == 200
     requests.post(admin, json={"action": "revoke", "name": "alice"})
     assert requests.get(me, headers=headers).status_code == 401
-    for bad in ({"action": "format_disk"}, {"action": "fail", "endpoint": "me", "colour": "red"},
-                {"action": "latency", "endpoint": "nowhere", "seconds": 1}):
+    for bad in (
+        {"action": "format_disk"},
+        {"action": "fail", "endpoint": "me", "colour": "red"},
+        {"action": "latency", "endpoint": "nowhere", "seconds": 1},
+    ):
         answer = requests.post(admin, json=bad)
         assert answer.status_code == 400 and answer.json()["error"]["message"]
     assert requests.post(admin, data="{not json").status_code == 400
@@ -702,12 +802,18 @@ def test_admin_likes_and_request_log(emulator, sample_library):
     quirk = requests.post(f"{admin}/likes", json={"person": "alice", "quirk": "null_track"})
     assert quirk.json() == {"track_ids": [None]}
     items = all_items(spotify(emulator))
-    assert len(items) == 124 and items[0]["track"]["id"] == bobs and set(new) <= {i["track"] and i["track"]["id"] for i in items}
+    assert (
+        len(items) == 124
+        and items[0]["track"]["id"] == bobs
+        and set(new) <= {i["track"] and i["track"]["id"] for i in items}
+    )
     assert requests.delete(f"{admin}/likes", json={"person": "alice", "track_id": new[0]}).json() == {"removed": True}
     assert requests.post(f"{admin}/likes", json={"person": "mallory", "new": 1}).status_code == 400
     assert requests.delete(f"{admin}/likes", json={"person": "alice"}).status_code == 400
     assert requests.get(f"{admin}/requests").json() == emulator.requests()  # admin calls are not logged
-    assert [e["endpoint"] for e in requests.get(f"{admin}/requests", params={"endpoint": "tracks"}).json()] == ["tracks"] * 3
+    assert [e["endpoint"] for e in requests.get(f"{admin}/requests", params={"endpoint": "tracks"}).json()] == [
+        "tracks"
+    ] * 3
     assert requests.delete(f"{admin}/requests").json() == {"cleared": 4}
     assert emulator.requests() == []
 
@@ -745,16 +851,34 @@ def test_cli_serves_a_library_file_until_ctrl_c(tmp_path, sample_library):
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "SPOTIFY_CLIENT_SECRET": secret}
     process = subprocess.Popen(
-        [sys.executable, "-m", "taskcode", "emulator", "--port", str(port), "--library", str(path),
-         "--client-id", "cli-app"],
-        env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+        [
+            sys.executable,
+            "-m",
+            "taskcode",
+            "emulator",
+            "--port",
+            str(port),
+            "--library",
+            str(path),
+            "--client-id",
+            "cli-app",
+        ],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
     )
     try:
         wait_until_serving(process, f"{base}/admin/client")
         assert requests.get(f"{base}/admin/client").json() == {"client_id": "cli-app"}
         alice = requests.get(f"{base}/admin/people").json()[0]
-        token = requests.post(f"{base}/api/token", auth=("cli-app", secret),
-                              data={"grant_type": "refresh_token", "refresh_token": alice["refresh_token"]})
+        token = requests.post(
+            f"{base}/api/token",
+            auth=("cli-app", secret),
+            data={"grant_type": "refresh_token", "refresh_token": alice["refresh_token"]},
+        )
         headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
         assert requests.get(f"{base}/v1/me/tracks", headers=headers).json()["total"] == 120
     finally:

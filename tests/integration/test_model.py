@@ -37,8 +37,19 @@ model:
   epochs: 1
 """
 METRIC_KEYS = {
-    "f1", "f1_per_person", "precision", "recall", "roc_auc", "roc_curve", "confusion",
-    "accuracy", "majority_f1", "counts", "epochs", "batch_size", "training_seconds",
+    "f1",
+    "f1_per_person",
+    "precision",
+    "recall",
+    "roc_auc",
+    "roc_curve",
+    "confusion",
+    "accuracy",
+    "majority_f1",
+    "counts",
+    "epochs",
+    "batch_size",
+    "training_seconds",
 }
 
 
@@ -75,9 +86,11 @@ def test_first_model_is_promoted_a_weak_one_rejected_and_unchanged_data_skipped(
     first = train.train(settings, conn)
     decision = promotion.evaluate_and_promote(settings, conn, first.version)
     metrics, baselines = first.metrics, first.baselines
-    print(f"\n2x1000: keras F1 {metrics['f1']:.3f} in {metrics['training_seconds']:.1f} s, "
-          f"logistic regression {baselines['logistic_regression']['f1']:.3f}, "
-          f"sklearn MLP {baselines['sklearn_mlp']['f1']:.3f}, majority {metrics['majority_f1']:.3f}")
+    print(
+        f"\n2x1000: keras F1 {metrics['f1']:.3f} in {metrics['training_seconds']:.1f} s, "
+        f"logistic regression {baselines['logistic_regression']['f1']:.3f}, "
+        f"sklearn MLP {baselines['sklearn_mlp']['f1']:.3f}, majority {metrics['majority_f1']:.3f}"
+    )
     assert metrics["f1"] >= 0.75
     assert metrics["f1"] >= baselines["logistic_regression"]["f1"] - 0.02
     assert decision.promoted and decision.reference == "the majority-class baseline"
@@ -99,9 +112,7 @@ def test_first_model_is_promoted_a_weak_one_rejected_and_unchanged_data_skipped(
     # Nothing changed since the champion: the nightly run skips, and says so in `runs`.
     skipped = train.train(settings, conn)
     assert skipped.version is None and "unchanged" in skipped.message
-    assert _rows(conn, "SELECT status FROM runs WHERE kind = 'train' ORDER BY run_id") == [
-        ("succeeded",), ("skipped",)
-    ]
+    assert _rows(conn, "SELECT status FROM runs WHERE kind = 'train' ORDER BY run_id") == [("succeeded",), ("skipped",)]
 
     weak_settings = _settings(write_config, WEAK)
     weak = train.train(weak_settings, conn, force=True)
@@ -202,8 +213,9 @@ def test_feature_frame_takes_duration_from_the_track_when_the_source_lacks_it(co
     load_into_database(conn, lib)
     track_id = next(iter(lib.tracks))
     with db.transaction(conn) as cur:
-        cur.execute("UPDATE audio_features SET duration_ms = NULL, time_signature = NULL WHERE track_id = %s",
-                    (track_id,))
+        cur.execute(
+            "UPDATE audio_features SET duration_ms = NULL, time_signature = NULL WHERE track_id = %s", (track_id,)
+        )
     frame = dataset.feature_frame(conn, [track_id, "0" * 22])
     assert list(frame.index) == [track_id]
     row = frame.loc[track_id]
@@ -222,9 +234,7 @@ def test_too_little_data_stops_with_one_line_naming_the_person(conn, settings, w
     message = str(caught.value)
     assert message.startswith("alice has ") and "model.min_tracks_per_person" in message
     assert "\n" not in message
-    assert _rows(conn, "SELECT status FROM runs WHERE kind = 'train' ORDER BY run_id") == [
-        ("failed",), ("failed",)
-    ]
+    assert _rows(conn, "SELECT status FROM runs WHERE kind = 'train' ORDER BY run_id") == [("failed",), ("failed",)]
     assert _rows(conn, "SELECT count(*) FROM model_versions") == [(0,)]
 
 
@@ -267,19 +277,22 @@ def test_same_data_config_and_seed_give_the_same_metrics(conn, write_config):
 
 
 def test_artifact_is_a_safe_keras_file_that_predicts_from_raw_rows(conn, write_config):
-    settings = _settings(write_config, QUICK + """
+    settings = _settings(
+        write_config,
+        QUICK
+        + """
 features:
   columns: {danceability: standardize, energy: standardize, speechiness: log, key: one_hot,
             mode: one_hot, time_signature: one_hot, explicit: one_hot, release_year: standardize,
             artist_count: none, duration_ms: log}
-""")
+""",
+    )
     load_into_database(conn, generate(people=2, tracks=250, seed=9))
     result = train.train(settings, conn)
     decision = promotion.evaluate_and_promote(settings, conn, result.version)
     assert decision.promoted, decision.text
 
-    artifact = bytes(_rows(conn, "SELECT artifact FROM model_versions WHERE version = %s",
-                           (result.version,))[0][0])
+    artifact = bytes(_rows(conn, "SELECT artifact FROM model_versions WHERE version = %s", (result.version,))[0][0])
     names = zipfile.ZipFile(io.BytesIO(artifact)).namelist()
     assert "config.json" in names and not any(n.endswith((".pkl", ".pickle")) for n in names)
     config_text = zipfile.ZipFile(io.BytesIO(artifact)).read("config.json").decode()
@@ -293,13 +306,14 @@ features:
     proba = probabilities(model, frame)
     truth = frame["owners"].str[0].map({"alice": 0, "bob": 1}).to_numpy()
     from taskcode.metrics import macro_f1
+
     assert macro_f1(people, truth, proba.argmax(axis=1)) == pytest.approx(result.metrics["f1"])
 
     # Raw rows with gaps and values never seen in training still give probabilities.
     odd = frame.head(3).copy()
     odd.loc[odd.index[0], ["time_signature", "release_year", "tempo"]] = np.nan
-    odd.loc[odd.index[1], "key"] = 99         # not a Spotify key: the out-of-vocabulary column
-    odd.loc[odd.index[2], "key"] = -1         # "no key detected" is a real value, not OOV
+    odd.loc[odd.index[1], "key"] = 99  # not a Spotify key: the out-of-vocabulary column
+    odd.loc[odd.index[2], "key"] = -1  # "no key detected" is a real value, not OOV
     out = probabilities(model, odd)
     assert np.isfinite(out).all() and np.allclose(out.sum(axis=1), 1)
     lookup = model.get_layer("key_one_hot")
@@ -317,13 +331,19 @@ def _champion_and_candidate(conn, settings, f1=1.0, model_config=None):
     first = train.train(settings, conn)
     promotion.evaluate_and_promote(settings, conn, first.version)
     model = registry.load_model(conn, first.version)
-    test_set, config = _rows(
-        conn, "SELECT test_set, config FROM model_versions WHERE version = %s", (first.version,)
-    )[0]
+    test_set, config = _rows(conn, "SELECT test_set, config FROM model_versions WHERE version = %s", (first.version,))[
+        0
+    ]
     config["model"].update(model_config or {})
     candidate = registry.register(
-        conn, model, people=["alice", "bob"], config=config, fingerprint="another night",
-        metrics={**first.metrics, "f1": f1}, baselines=first.baselines, test_set=test_set,
+        conn,
+        model,
+        people=["alice", "bob"],
+        config=config,
+        fingerprint="another night",
+        metrics={**first.metrics, "f1": f1},
+        baselines=first.baselines,
+        test_set=test_set,
     )
     return first.version, candidate
 
@@ -389,8 +409,7 @@ def champion_db(conn, write_config, tmp_path):
 def test_predict_a_known_track_by_id_uri_and_url(conn, champion_db):
     settings, lib = champion_db
     like = lib.likes_of("alice")[0]
-    refs = [like.track_id, f"spotify:track:{like.track_id}",
-            f"https://open.spotify.com/track/{like.track_id}?si=abc"]
+    refs = [like.track_id, f"spotify:track:{like.track_id}", f"https://open.spotify.com/track/{like.track_id}?si=abc"]
     results = predict(settings, conn, refs)
     assert [r.track_id for r in results] == [like.track_id] * 3
     first = results[0]
@@ -457,8 +476,14 @@ def test_discoveries_are_stored_for_everyone_and_replaced(conn, champion_db):
     with db.transaction(conn) as cur:
         cur.execute("SELECT person, track_id, rank, probability FROM discoveries ORDER BY person, rank")
         rows = cur.fetchall()
-    assert [(p, r) for p, _, r, _ in rows] == [("alice", 1), ("alice", 2), ("alice", 3),
-                                               ("bob", 1), ("bob", 2), ("bob", 3)]
+    assert [(p, r) for p, _, r, _ in rows] == [
+        ("alice", 1),
+        ("alice", 2),
+        ("alice", 3),
+        ("bob", 1),
+        ("bob", 2),
+        ("bob", 3),
+    ]
     assert rows[0][1] == discover(settings, conn, "alice", top=1)[0]["track_id"]
     liked = {like.track_id for like in lib.likes_of("bob")}
     assert not {t for p, t, _, _ in rows if p == "bob"} & liked

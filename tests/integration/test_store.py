@@ -9,7 +9,7 @@ from taskcode import db, runs, store
 from taskcode.items import SavedTrack, TrackRow
 
 T1, T2 = "A" * 22, "B" * 22
-NOW = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
 
 def _count(conn, table):
@@ -78,8 +78,17 @@ def test_load_into_database_matches_the_library(conn, settings):
 
 def test_odd_text_survives_the_staging_copy(conn):
     odd = ('Ærøskøbing, "Ñandú" {Çelik}', "back\\slash", "tab\tand\nnewline", "東京", "")
-    row = TrackRow(T1, 'name, with "quotes"\n', odd, ("X" * 22,) * len(odd), album_name="NULL",
-                   release_date="2020", release_year=2020, duration_ms=1, explicit=False)
+    row = TrackRow(
+        T1,
+        'name, with "quotes"\n',
+        odd,
+        ("X" * 22,) * len(odd),
+        album_name="NULL",
+        release_date="2020",
+        release_year=2020,
+        duration_ms=1,
+        explicit=False,
+    )
     with db.transaction(conn) as cur:
         store.upsert_tracks(cur, [row])
         store.upsert_tracks(cur, [row, TrackRow(T2)])  # twice in one transaction: the staging table is emptied
@@ -103,8 +112,11 @@ def test_a_run_left_running_by_a_dead_process_is_closed_by_the_next(conn, settin
         mine = runs.start_run(cur, "sync")
         cur.execute("SELECT run_id, status, summary->>'error' FROM runs ORDER BY run_id")
         rows = cur.fetchall()
-    assert rows == [(dead, "failed", "abandoned: its process ended without finishing"),
-                    (alive, "running", None), (mine, "running", None)]
+    assert rows == [
+        (dead, "failed", "abandoned: its process ended without finishing"),
+        (alive, "running", None),
+        (mine, "running", None),
+    ]
     with db.transaction(alive_conn) as cur:
         runs.finish_run(cur, alive, "succeeded", {})
     alive_conn.close()

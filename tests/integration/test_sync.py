@@ -32,7 +32,7 @@ def library_likes(library, name):
 
 
 def iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def calls(emulator, endpoint, status=None):
@@ -118,7 +118,8 @@ def test_full_sync_marks_removed_and_brings_relikes_back(synced, sample_library)
     assert summary.people[0].removed == 1 and summary.people[1].removed == 0
     assert gone in likes_in_db(conn, "alice", removed=True)
     assert status(conn)["users"]["alice"] == {
-        "likes": len(sample_library.likes_of("alice")), "removed": 1,
+        "likes": len(sample_library.likes_of("alice")),
+        "removed": 1,
         "last_sync": status(conn)["users"]["alice"]["last_sync"],
     }
     emulator.add_like("alice", track_id=gone)  # liked again, newest now
@@ -171,8 +172,7 @@ def test_audio_features_403_falls_back_to_reccobeats_once(authorized, sample_lib
     assert len(calls(emulator, "audio_features", 403)) == 1
     assert summary.features["unavailable"]["spotify"].startswith("403")
     assert summary.features["found"]["reccobeats"] > 0
-    assert sum("removed the endpoint for apps created after 27 November 2024" in r.message
-               for r in caplog.records) == 1
+    assert sum("removed the endpoint for apps created after 27 November 2024" in r.message for r in caplog.records) == 1
     with db.transaction(conn) as cur:
         cur.execute("SELECT DISTINCT source FROM audio_features")
         assert {row[0] for row in cur.fetchall()} == {"reccobeats", "csv"}
@@ -216,10 +216,15 @@ def test_expired_access_token_is_refreshed_and_kept(synced):
     assert all(a != b for a, b in zip(after, before))
 
 
-@pytest.mark.parametrize("kind, reason", [
-    ("null_track", "null_track"), ("local_file", "local_file"), ("episode", "not_a_track"),
-    ("duplicate", "duplicate"),
-])
+@pytest.mark.parametrize(
+    "kind, reason",
+    [
+        ("null_track", "null_track"),
+        ("local_file", "local_file"),
+        ("episode", "not_a_track"),
+        ("duplicate", "duplicate"),
+    ],
+)
 def test_quirky_items_are_skipped_and_counted(authorized, kind, reason):
     settings, conn, emulator = authorized["settings"], authorized["conn"], authorized["emulator"]
     emulator.add_quirk("alice", kind)
@@ -295,10 +300,18 @@ def test_authorize_from_a_spotipy_cache_file(emulator_settings, tmp_path):
 
     settings, conn, emulator = emulator_settings["settings"], emulator_settings["conn"], emulator_settings["emulator"]
     cache = tmp_path / ".cache-alice"
-    cache.write_text(json.dumps({
-        "access_token": "stale", "token_type": "Bearer", "expires_in": 3600, "expires_at": 0,
-        "scope": "user-library-read", "refresh_token": emulator.refresh_token("alice"),
-    }))
+    cache.write_text(
+        json.dumps(
+            {
+                "access_token": "stale",
+                "token_type": "Bearer",
+                "expires_in": 3600,
+                "expires_at": 0,
+                "scope": "user-library-read",
+                "refresh_token": emulator.refresh_token("alice"),
+            }
+        )
+    )
     authorize(settings, conn, "alice", cache_file=cache)
     sync.run(settings, conn, names=["alice"])
     assert status(conn)["users"]["alice"]["likes"] > 0

@@ -18,8 +18,9 @@ def cli_env(emulator, database_url, config) -> dict:
 
 def authorize_all(emulator, env):
     for person in emulator.library.people:
-        result = run_cli("authorize", "--user", person.name,
-                         "--refresh-token", emulator.refresh_token(person.name), env=env)
+        result = run_cli(
+            "authorize", "--user", person.name, "--refresh-token", emulator.refresh_token(person.name), env=env
+        )
         assert result.returncode == 0, result.stderr
         assert f"authorized {person.name}: Spotify user {person.user_id}" in result.stdout
 

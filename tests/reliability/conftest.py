@@ -79,8 +79,12 @@ class Command:
         full_env = {**os.environ, **env, "PYTHONPATH": str(PROJECT_ROOT)}
         with open(self.stdout_path, "w") as out, open(self.stderr_path, "w") as err:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "taskcode", *args], env=full_env, cwd=PROJECT_ROOT,
-                stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                [sys.executable, "-m", "taskcode", *args],
+                env=full_env,
+                cwd=PROJECT_ROOT,
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
             )
 
     @property
@@ -171,15 +175,21 @@ def execute(url: str, sql: str, params=()) -> None:
 def slow_writes(url: str, table: str, seconds: float, *, event: str = "INSERT", each_row: bool = False) -> None:
     """A test-only trigger: every INSERT (or UPDATE) on `table` sleeps `seconds` inside the statement
     (per statement, or per row), so that a kill can land while the write is in progress."""
-    execute(url, """
+    execute(
+        url,
+        """
         CREATE OR REPLACE FUNCTION reliability_slow_write() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             PERFORM pg_sleep(TG_ARGV[0]::float8);
             RETURN CASE WHEN TG_LEVEL = 'ROW' THEN NEW END;
-        END $$""")
+        END $$""",
+    )
     level = "ROW" if each_row else "STATEMENT"
-    execute(url, f"""CREATE TRIGGER reliability_slow_{table}_{event.lower()} BEFORE {event} ON {table}
-                     FOR EACH {level} EXECUTE FUNCTION reliability_slow_write('{float(seconds)}')""")
+    execute(
+        url,
+        f"""CREATE TRIGGER reliability_slow_{table}_{event.lower()} BEFORE {event} ON {table}
+                     FOR EACH {level} EXECUTE FUNCTION reliability_slow_write('{float(seconds)}')""",
+    )
 
 
 def fast_writes(url: str, table: str, *, event: str = "INSERT") -> None:
@@ -193,10 +203,15 @@ def active_writes(ask, table: str, event: str = "INSERT") -> set[tuple]:
     An INSERT also comes as `COPY table FROM STDIN` (the map's points), which fires the same triggers.
     """
     verbs = [f"INSERT INTO {table}%", f"COPY {table}%"] if event == "INSERT" else [f"UPDATE {table}%"]
-    return set(ask("""
+    return set(
+        ask(
+            """
         SELECT pid, query_start FROM pg_stat_activity
          WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()
-           AND application_name = ANY(%s) AND ltrim(query) ILIKE ANY(%s)""", (list(APP_NAMES), verbs)))
+           AND application_name = ANY(%s) AND ltrim(query) ILIKE ANY(%s)""",
+            (list(APP_NAMES), verbs),
+        )
+    )
 
 
 def wait_for_write(url: str, table: str, command: Command, occurrence: int = 1, event: str = "INSERT") -> None:
@@ -204,6 +219,7 @@ def wait_for_write(url: str, table: str, command: Command, occurrence: int = 1, 
     seen: set[tuple] = set()
 
     with probe(url) as ask:
+
         def reached():
             seen.update(active_writes(ask, table, event))
             if len(seen) >= occurrence:
@@ -218,9 +234,15 @@ def wait_for_backends_gone(url: str) -> None:
     """A killed client's server processes finish the statement they were in, then notice and roll back."""
     with probe(url) as ask:
         wait_until(
-            lambda: not ask("""SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
-                                 AND pid <> pg_backend_pid() AND application_name = ANY(%s)""", (list(APP_NAMES),)),
-            "the killed command's database sessions to end", timeout=60,
+            lambda: (
+                not ask(
+                    """SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+                                 AND pid <> pg_backend_pid() AND application_name = ANY(%s)""",
+                    (list(APP_NAMES),),
+                )
+            ),
+            "the killed command's database sessions to end",
+            timeout=60,
         )
 
 
@@ -246,12 +268,21 @@ def snapshot(url: str) -> dict:
 def assert_sync_consistent(url: str, library) -> None:
     """What a kill may leave: each person's likes all or nothing, and the watermark agreeing with them."""
     stored: dict[str, dict] = {}
-    for name, track_id, added_at in rows(url, """
+    for name, track_id, added_at in rows(
+        url,
+        """
             SELECT p.name, l.track_id, l.added_at FROM likes l JOIN people p USING (person_id)
-             WHERE l.removed_at IS NULL"""):
+             WHERE l.removed_at IS NULL""",
+    ):
         stored.setdefault(name, {})[track_id] = added_at
-    marks = {name: (added_at, set(ids)) for name, added_at, ids in rows(url, """
-        SELECT p.name, s.watermark_added_at, s.watermark_track_ids FROM sync_state s JOIN people p USING (person_id)""")}
+    marks = {
+        name: (added_at, set(ids))
+        for name, added_at, ids in rows(
+            url,
+            """
+        SELECT p.name, s.watermark_added_at, s.watermark_track_ids FROM sync_state s JOIN people p USING (person_id)""",
+        )
+    }
     for person in library.people:
         likes = stored.get(person.name, {})
         expected = {like.track_id for like in library.likes_of(person.name)}
@@ -262,8 +293,9 @@ def assert_sync_consistent(url: str, library) -> None:
         assert person.name in marks, f"{person.name}: likes stored without their watermark"
         newest = max(likes.values())
         assert marks[person.name] == (newest, {t for t, at in likes.items() if at == newest}), person.name
-    assert rows(url, "SELECT count(*) FROM audio_features f LEFT JOIN tracks t USING (track_id) "
-                     "WHERE t.track_id IS NULL") == [(0,)]
+    assert rows(
+        url, "SELECT count(*) FROM audio_features f LEFT JOIN tracks t USING (track_id) WHERE t.track_id IS NULL"
+    ) == [(0,)]
 
 
 def registry_state(url: str) -> dict:
@@ -323,7 +355,7 @@ class DashboardReader:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="dashboard-reader", daemon=True)
 
-    def __enter__(self) -> "DashboardReader":
+    def __enter__(self) -> DashboardReader:
         self._thread.start()
         wait_until(lambda: self.observations or self.errors, "the reader's first look")
         return self

@@ -14,16 +14,30 @@ from emulator import Emulator, generate
 from taskcode import sync as sync_module
 from tests.conftest import run_cli
 from tests.reliability.conftest import (
-    CONFIG, Command, assert_sync_consistent, authorize_everyone, cli_env, one_line_error, rows, snapshot,
-    wait_for_calls, wait_until,
+    CONFIG,
+    Command,
+    assert_sync_consistent,
+    authorize_everyone,
+    cli_env,
+    one_line_error,
+    rows,
+    snapshot,
+    wait_for_calls,
+    wait_until,
 )
 
 pytestmark = pytest.mark.slow
 
 
 def stored_likes(url: str, name: str) -> dict:
-    return dict(rows(url, """SELECT l.track_id, l.added_at FROM likes l JOIN people p USING (person_id)
-                              WHERE p.name = %s AND l.removed_at IS NULL""", (name,)))
+    return dict(
+        rows(
+            url,
+            """SELECT l.track_id, l.added_at FROM likes l JOIN people p USING (person_id)
+                              WHERE p.name = %s AND l.removed_at IS NULL""",
+            (name,),
+        )
+    )
 
 
 def test_every_quirk_and_broken_answer_at_once_then_a_rerun_changes_nothing(database_url, catalog_config):
@@ -36,14 +50,19 @@ def test_every_quirk_and_broken_answer_at_once_then_a_rerun_changes_nothing(data
         emulator.malformed("token")
         emulator.fail("me", status=500, html=True)
         for person in library.people:
-            result = run_cli("authorize", "--user", person.name, "--refresh-token",
-                             emulator.refresh_token(person.name), env=env)
+            result = run_cli(
+                "authorize", "--user", person.name, "--refresh-token", emulator.refresh_token(person.name), env=env
+            )
             assert result.returncode == 0, result.stderr
 
         # Odd items in both libraries (spotify-api.md), and broken answers from every service.
-        odd = {name: {kind: emulator.add_quirk(name, kind) for kind in
-                      ("null_track", "local_file", "episode", "duplicate", "missing_album", "non_ascii")}
-               for name in ("alice", "bob")}
+        odd = {
+            name: {
+                kind: emulator.add_quirk(name, kind)
+                for kind in ("null_track", "local_file", "episode", "duplicate", "missing_album", "non_ascii")
+            }
+            for name in ("alice", "bob")
+        }
         emulator.deprecate_audio_features()  # 403 with no message, as for apps made after 2024-11-27
         emulator.expire_access_tokens()  # every person's token is refreshed during the sync
         emulator.clear_requests()
@@ -54,25 +73,30 @@ def test_every_quirk_and_broken_answer_at_once_then_a_rerun_changes_nothing(data
         result = run_cli("sync", env=env)
         assert result.returncode == 0, result.stderr
         for name in ("alice", "bob"):
-            assert (f"{name}: 62 new, 0 removed, 4 page(s); skipped 1 duplicate, 1 local_file, 1 not_a_track, "
-                    f"1 null_track; 1 stored without some fields") in result.stdout
+            assert (
+                f"{name}: 62 new, 0 removed, 4 page(s); skipped 1 duplicate, 1 local_file, 1 not_a_track, "
+                f"1 null_track; 1 stored without some fields"
+            ) in result.stdout
         for endpoint in ("token", "tracks", "reccobeats"):
             statuses = [r["status"] for r in emulator.requests(endpoint)]
             assert statuses[:2] == [0, 500] and 200 in statuses, (endpoint, statuses)
 
         for name in ("alice", "bob"):
             assert stored_likes(database_url, name).keys() == {like.track_id for like in library.likes_of(name)}
-            [(track_name, album)] = rows(database_url, "SELECT name, album_name FROM tracks WHERE track_id = %s",
-                                         (odd[name]["non_ascii"],))
+            [(track_name, album)] = rows(
+                database_url, "SELECT name, album_name FROM tracks WHERE track_id = %s", (odd[name]["non_ascii"],)
+            )
             assert track_name.startswith("Smörgåsbord för Zoë, 東京") and album is not None
-            assert rows(database_url, "SELECT album_id, artists FROM tracks WHERE track_id = %s",
-                        (odd[name]["missing_album"],)) == [(None, [])]
+            assert rows(
+                database_url, "SELECT album_id, artists FROM tracks WHERE track_id = %s", (odd[name]["missing_album"],)
+            ) == [(None, [])]
         assert_sync_consistent(database_url, library)
         # Tracks no source knows are stored without features and remembered as misses.
         unknown = {t for t in library.owners() if not library.tracks[t]["known_by"]}
         assert unknown and {t for (t,) in rows(database_url, "SELECT track_id FROM feature_misses")} == unknown
         assert {t for (t,) in rows(database_url, "SELECT track_id FROM audio_features")} == (
-            set(library.owners()) - unknown)
+            set(library.owners()) - unknown
+        )
 
         before = snapshot(database_url)
         emulator.clear_requests()
@@ -95,8 +119,7 @@ def test_a_like_removed_while_paging_costs_no_other_like(database_url, config, t
         for full in (False, True):
             emulator.latency("tracks", 0.3)
             emulator.clear_requests()
-            sync = Command(tmp_path, "sync", "--user", "alice", "--no-features", *(["--full"] if full else []),
-                           env=env)
+            sync = Command(tmp_path, "sync", "--user", "alice", "--no-features", *(["--full"] if full else []), env=env)
             wait_for_calls(emulator, ("tracks",), 1, sync)  # page 1 answered; page 2 not answered yet
             gone = new.pop()  # the newest like, on page 1
             emulator.remove_like("alice", gone)
@@ -106,9 +129,15 @@ def test_a_like_removed_while_paging_costs_no_other_like(database_url, config, t
 
             liked = {like.track_id for like in library.likes_of("alice")}
             current = stored_likes(database_url, "alice").keys()
-            removed = {t for (t,) in rows(database_url, """
+            removed = {
+                t
+                for (t,) in rows(
+                    database_url,
+                    """
                 SELECT l.track_id FROM likes l JOIN people p USING (person_id)
-                 WHERE p.name = 'alice' AND l.removed_at IS NOT NULL""")}
+                 WHERE p.name = 'alice' AND l.removed_at IS NOT NULL""",
+                )
+            }
             assert not liked - current, f"lost {len(liked - current)} like(s) still on Spotify (full={full})"
             assert current - liked <= {gone}  # at most the song un-liked during this very run
             assert not removed & liked, "a full sync marked a like as removed that is still on Spotify"
@@ -127,19 +156,26 @@ def test_a_full_sync_whose_list_never_settles_removes_nothing_and_is_not_called_
         emulator.clear_requests()
         full = Command(tmp_path, "sync", "--user", "alice", "--no-features", "--full", env=env)
         for done in range(sync_module.MAX_PASSES):  # page 1 of each pass answered, page 2 not yet
-            wait_until(lambda: full.running() and sum(
-                r["query"].get("offset", "0") == "0" for r in emulator.requests("tracks")) > done,
-                f"page 1 of pass {done + 1}")
+            wait_until(
+                lambda done=done: (
+                    full.running()
+                    and sum(r["query"].get("offset", "0") == "0" for r in emulator.requests("tracks")) > done
+                ),
+                f"page 1 of pass {done + 1}",
+            )
             emulator.remove_like("alice", alice[done])
         result = full.finish()
         assert result.returncode == 0, result.stderr
         assert "kept changing while paging" in result.stderr
 
         def state():
-            return rows(database_url, """
+            return rows(
+                database_url,
+                """
                 SELECT s.last_full_sync_at IS NOT NULL,
                        (SELECT count(*) FROM likes l WHERE l.person_id = p.person_id AND l.removed_at IS NOT NULL)
-                  FROM people p JOIN sync_state s USING (person_id) WHERE p.name = 'alice'""")
+                  FROM people p JOIN sync_state s USING (person_id) WHERE p.name = 'alice'""",
+            )
 
         assert state() == [(False, 0)]
         emulator.latency("tracks", 0)
@@ -162,13 +198,17 @@ def test_an_empty_library_then_a_person_with_one_song(database_url, config):
         assert result.returncode == 0, result.stderr
         assert "alice: 0 new, 0 removed, 1 page(s)" in result.stdout and "bob: 0 new" in result.stdout
         assert "training needs songs liked by only one person for at least 2 people; found nobody" in (
-            one_line_error(run_cli("train", env=env), 6))
+            one_line_error(run_cli("train", env=env), 6)
+        )
         assert "no champion model yet" in one_line_error(run_cli("embed", env=env), 6)
 
         for like in liked["alice"]:
             emulator.add_like("alice", like.track_id, like.added_at)
-        own = next(like for like in liked["bob"] if owners[like.track_id] == {"bob"}
-                   and library.tracks[like.track_id]["known_by"])
+        own = next(
+            like
+            for like in liked["bob"]
+            if owners[like.track_id] == {"bob"} and library.tracks[like.track_id]["known_by"]
+        )
         emulator.add_like("bob", own.track_id, own.added_at)
         result = run_cli("sync", env=env)
         assert result.returncode == 0, result.stderr
@@ -179,20 +219,33 @@ def test_an_empty_library_then_a_person_with_one_song(database_url, config):
     assert rows(database_url, "SELECT count(*) FROM model_versions") == [(0,)]
 
 
-@pytest.mark.parametrize("command, config_text, env, expected", [
-    (["sync"], "model:\n  activation: rleu\n", {}, "'model.activation' is 'rleu'; allowed: relu, tanh"),
-    (["train"], "spotify:\n  page_size: 51\n", {}, "'spotify.page_size' must be >= 1 and <= 50"),
-    (["embed"], "map:\n  n_iter: 10\n", {}, "'map.n_iter' must be >= 50"),
-    (["status"], "features:\n  sources: [spotify, lastfm]\n", {}, "'features.sources[1]' is 'lastfm'"),
-    (["predict", "4iV5W9uYEdYUVa79Axb7Rh"], "model: [\n", {}, "is not valid YAML at line 2"),
-    (["authorize", "--user", "carol", "--refresh-token", "x"], "", {"LOG_LEVEL": "LOUD"},
-     "LOG_LEVEL (or logging.level) is 'LOUD'; allowed:"),
-    (["sync"], "", {"SPOTIFY_API_BASE": "ftp://example.org/v1"}, "SPOTIFY_API_BASE (or 'spotify.api_base') must be"),
-    (["db", "migrate"], "", {"DATABASE_URL": "mysql://someone:hunter2@db/taste"}, "must start with postgresql://"),
-    (["sync"], "", {"TASKCODE_CONFIG": "/nonexistent/config.yml"}, "TASKCODE_CONFIG points to /nonexistent"),
-])
-def test_a_bad_config_value_stops_a_command_with_one_line(database_url, write_config, command, config_text, env,
-                                                           expected):
+@pytest.mark.parametrize(
+    "command, config_text, env, expected",
+    [
+        (["sync"], "model:\n  activation: rleu\n", {}, "'model.activation' is 'rleu'; allowed: relu, tanh"),
+        (["train"], "spotify:\n  page_size: 51\n", {}, "'spotify.page_size' must be >= 1 and <= 50"),
+        (["embed"], "map:\n  n_iter: 10\n", {}, "'map.n_iter' must be >= 50"),
+        (["status"], "features:\n  sources: [spotify, lastfm]\n", {}, "'features.sources[1]' is 'lastfm'"),
+        (["predict", "4iV5W9uYEdYUVa79Axb7Rh"], "model: [\n", {}, "is not valid YAML at line 2"),
+        (
+            ["authorize", "--user", "carol", "--refresh-token", "x"],
+            "",
+            {"LOG_LEVEL": "LOUD"},
+            "LOG_LEVEL (or logging.level) is 'LOUD'; allowed:",
+        ),
+        (
+            ["sync"],
+            "",
+            {"SPOTIFY_API_BASE": "ftp://example.org/v1"},
+            "SPOTIFY_API_BASE (or 'spotify.api_base') must be",
+        ),
+        (["db", "migrate"], "", {"DATABASE_URL": "mysql://someone:hunter2@db/taste"}, "must start with postgresql://"),
+        (["sync"], "", {"TASKCODE_CONFIG": "/nonexistent/config.yml"}, "TASKCODE_CONFIG points to /nonexistent"),
+    ],
+)
+def test_a_bad_config_value_stops_a_command_with_one_line(
+    database_url, write_config, command, config_text, env, expected
+):
     config = write_config(config_text)
     result = run_cli(*command, env={"DATABASE_URL": database_url, "TASKCODE_CONFIG": str(config), **env})
     error = one_line_error(result, 2)

@@ -14,8 +14,18 @@ import pytest
 from emulator import Emulator, generate
 from taskcode.sync import SYNC_LOCK
 from tests.reliability.conftest import (
-    Command, DashboardReader, active_writes, assert_sync_consistent, authorize_everyone, changes, cli_env, probe,
-    slow_writes, snapshot, wait_for_write, wait_until,
+    Command,
+    DashboardReader,
+    active_writes,
+    assert_sync_consistent,
+    authorize_everyone,
+    changes,
+    cli_env,
+    probe,
+    slow_writes,
+    snapshot,
+    wait_for_write,
+    wait_until,
 )
 
 pytestmark = pytest.mark.slow
@@ -23,14 +33,20 @@ pytestmark = pytest.mark.slow
 
 def sync_lock_holders(ask, name: str) -> list[bool]:
     """`granted` of every session holding or awaiting the person's sync lock (`ask`: see `probe`)."""
-    return [granted for (granted,) in ask("""
+    return [
+        granted
+        for (granted,) in ask(
+            """
         SELECT l.granted FROM pg_locks l JOIN people p ON l.objid = p.person_id
          WHERE l.locktype = 'advisory' AND l.classid = %s AND l.objsubid = 2 AND p.name = %s""",
-                                          (SYNC_LOCK, name))]
+            (SYNC_LOCK, name),
+        )
+    ]
 
 
 def test_two_syncs_of_one_person_at_once_store_every_like_once_and_readers_see_all_or_nothing(
-        database_url, config, tmp_path):
+    database_url, config, tmp_path
+):
     library = generate(people=2, tracks=100, seed=21)
     with Emulator(library) as emulator:
         env = cli_env(emulator, database_url, config)
@@ -42,8 +58,10 @@ def test_two_syncs_of_one_person_at_once_store_every_like_once_and_readers_see_a
             manual = Command(tmp_path, "sync", "--user", "alice", "--no-features", env=env)
             # One holds alice's sync lock, the other waits for it: the two runs overlap.
             with probe(database_url) as ask:
-                wait_until(lambda: sorted(sync_lock_holders(ask, "alice")) == [False, True],
-                           "one sync holding alice's lock while the other waits")
+                wait_until(
+                    lambda: sorted(sync_lock_holders(ask, "alice")) == [False, True],
+                    "one sync holding alice's lock while the other waits",
+                )
             wait_for_write(database_url, "likes", nightly if nightly.running() else manual)
             reader.look_again()  # while alice's likes are being written
             results = [nightly.finish(), manual.finish()]
@@ -76,6 +94,7 @@ def test_people_who_share_songs_sync_side_by_side_without_deadlock(database_url,
         syncs = [Command(tmp_path, "sync", "--user", name, "--no-features", env=env) for name in ("alice", "bob")]
 
         with probe(database_url) as ask:
+
             def both_writing():
                 if len({pid for pid, _ in active_writes(ask, "tracks")}) == 2:
                     return True

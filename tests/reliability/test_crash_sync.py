@@ -19,8 +19,17 @@ import pytest
 from emulator import Emulator, generate
 from tests.conftest import run_cli
 from tests.reliability.conftest import (
-    CONFIG, Command, assert_sync_consistent, authorize_everyone, cli_env, fast_writes, slow_writes, snapshot,
-    wait_for_backends_gone, wait_for_calls, wait_for_write,
+    CONFIG,
+    Command,
+    assert_sync_consistent,
+    authorize_everyone,
+    cli_env,
+    fast_writes,
+    slow_writes,
+    snapshot,
+    wait_for_backends_gone,
+    wait_for_calls,
+    wait_for_write,
 )
 
 pytestmark = pytest.mark.slow

@@ -22,8 +22,15 @@ from taskcode.config import load_settings
 from taskcode.items import SavedTrack, parse_timestamp
 from tests.conftest import run_cli
 from tests.reliability.conftest import (
-    CONFIG, Command, DashboardReader, assert_registry_sane, fast_writes, rows, slow_writes,
-    wait_for_backends_gone, wait_for_write,
+    CONFIG,
+    Command,
+    DashboardReader,
+    assert_registry_sane,
+    fast_writes,
+    rows,
+    slow_writes,
+    wait_for_backends_gone,
+    wait_for_write,
 )
 
 pytestmark = pytest.mark.slow
@@ -59,8 +66,9 @@ def mapped(template_database, config):
     return template_database("reliability_mapped", lambda url: _build(url, config, mapped=True))
 
 
-def _kill_inside_a_write(url: str, table: str, folder, env: dict, *args: str,
-                         event: str = "INSERT", occurrence: int = 1) -> None:
+def _kill_inside_a_write(
+    url: str, table: str, folder, env: dict, *args: str, event: str = "INSERT", occurrence: int = 1
+) -> None:
     """Run the command `args` and kill it while its `occurrence`-th statement writing `table` is in
     progress (a trigger, set first, makes each sleep there); wait until its session is gone, drop the trigger."""
     slow_writes(url, table, 0.5, event=event)
@@ -109,10 +117,14 @@ def _like_new_songs(url: str, library, count: int) -> None:
                 tracks = [library.new_track(name, rng) for _ in range(count)]
                 [person] = store.get_people(cur, [name])
                 store.upsert_tracks(cur, [track_row(t) for t in tracks])
-                store.upsert_likes(cur, person.person_id, [
-                    SavedTrack(track_row(t), parse_timestamp("2026-11-24T20:00:00Z")) for t in tracks])
-                store.upsert_features(cur, [{"track_id": t["id"], "source": "spotify", **t["features"]}
-                                            for t in tracks])
+                store.upsert_likes(
+                    cur,
+                    person.person_id,
+                    [SavedTrack(track_row(t), parse_timestamp("2026-11-24T20:00:00Z")) for t in tracks],
+                )
+                store.upsert_features(
+                    cur, [{"track_id": t["id"], "source": "spotify", **t["features"]} for t in tracks]
+                )
     finally:
         conn.close()
 
@@ -120,8 +132,11 @@ def _like_new_songs(url: str, library, count: int) -> None:
 def test_embed_killed_while_mapping_and_writing_never_shows_half_a_map(mapped, config, tmp_path):
     url = mapped
     env = {"DATABASE_URL": url, "TASKCODE_CONFIG": str(config)}
-    [(first_map, first_points)] = rows(url, """SELECT m.map_id, count(*) FROM maps m JOIN map_points p USING (map_id)
-                                                WHERE m.complete GROUP BY m.map_id""")
+    [(first_map, first_points)] = rows(
+        url,
+        """SELECT m.map_id, count(*) FROM maps m JOIN map_points p USING (map_id)
+                                                WHERE m.complete GROUP BY m.map_id""",
+    )
     _like_new_songs(url, generate(**LIBRARY), 10)
     [(songs,)] = rows(url, "SELECT count(*) FROM audio_features")
     assert songs == first_points + 20

@@ -15,7 +15,13 @@ from emulator.database import load_into_database
 from taskcode import db
 from tests.conftest import run_cli
 from tests.reliability.conftest import (
-    Command, assert_registry_sane, assert_sync_consistent, authorize_everyone, cli_env, one_line_error, rows,
+    Command,
+    assert_registry_sane,
+    assert_sync_consistent,
+    authorize_everyone,
+    cli_env,
+    one_line_error,
+    rows,
     wait_for_calls,
 )
 
@@ -59,7 +65,8 @@ def test_postgres_stopped_during_a_sync(spare_cluster, config, tmp_path):
     assert_sync_consistent(url, library)
     assert rows(url, "SELECT count(*) FROM likes") == [(200,)]
     assert rows(url, "SELECT count(*) FROM audio_features") == [
-        (sum(1 for t in library.owners() if {"spotify", "reccobeats"} & set(library.tracks[t]["known_by"])),)]
+        (sum(1 for t in library.owners() if {"spotify", "reccobeats"} & set(library.tracks[t]["known_by"])),)
+    ]
 
 
 def test_postgres_stopped_during_training(spare_cluster, config, tmp_path):

@@ -16,15 +16,22 @@ import pytest
 from emulator import Emulator, generate
 from tests.conftest import run_cli
 from tests.reliability.conftest import (
-    Command, assert_sync_consistent, authorize_everyone, cli_env, one_line_error, rows,
+    Command,
+    assert_sync_consistent,
+    authorize_everyone,
+    cli_env,
+    one_line_error,
+    rows,
 )
 
 pytestmark = pytest.mark.slow
 
 
 def feature_state(url: str) -> tuple[set, set]:
-    return ({t for (t,) in rows(url, "SELECT track_id FROM audio_features")},
-            {t for (t,) in rows(url, "SELECT track_id FROM feature_misses")})
+    return (
+        {t for (t,) in rows(url, "SELECT track_id FROM audio_features")},
+        {t for (t,) in rows(url, "SELECT track_id FROM feature_misses")},
+    )
 
 
 def expected_features(library) -> tuple[set, set]:
@@ -56,7 +63,8 @@ def test_a_429_storm_shared_by_people_syncing_side_by_side_is_honoured(database_
 
 @pytest.mark.parametrize("endpoint", ["audio_features", "reccobeats"])
 def test_an_hour_long_retry_after_from_a_feature_source_fails_fast_and_the_next_run_recovers(
-        database_url, catalog_config, endpoint):
+    database_url, catalog_config, endpoint
+):
     library = generate(people=2, tracks=60, seed=5)
     config = catalog_config(library)
     with Emulator(library) as emulator:

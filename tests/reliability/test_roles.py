@@ -46,9 +46,19 @@ def deployment(spare_cluster, tmp_path_factory):
         cur.execute("CREATE DATABASE taste OWNER taste")
     conn.close()
     init = subprocess.run(
-        ["bash", str(PROJECT_ROOT / "docker" / "postgres-init.sh")], capture_output=True, text=True, timeout=60,
-        env={**os.environ, "POSTGRES_USER": "taste", "POSTGRES_DB": "taste", "DASHBOARD_PASSWORD": dashboard_password,
-             "PGHOST": host.split(":")[0], "PGPORT": host.split(":")[1], "PGPASSWORD": taste_password},
+        ["bash", str(PROJECT_ROOT / "docker" / "postgres-init.sh")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **os.environ,
+            "POSTGRES_USER": "taste",
+            "POSTGRES_DB": "taste",
+            "DASHBOARD_PASSWORD": dashboard_password,
+            "PGHOST": host.split(":")[0],
+            "PGPORT": host.split(":")[1],
+            "PGPASSWORD": taste_password,
+        },
     )
     assert init.returncode == 0, init.stderr
     taste_url = f"postgresql://taste:{taste_password}@{host}/taste"
@@ -61,10 +71,12 @@ def deployment(spare_cluster, tmp_path_factory):
     config.write_text(CONFIG + f"paths:\n  catalog_csv: {folder / 'catalog.csv'}\n")
     with Emulator(library) as emulator:
         env = cli_env(emulator, taste_url, config)
-        for command in (["db", "migrate"],
-                        ["authorize", "--user", "alice", "--refresh-token", emulator.refresh_token("alice")],
-                        ["authorize", "--user", EVIL, "--refresh-token", emulator.refresh_token("bob")],
-                        ["sync", "--user", EVIL, "--user", "alice"]):
+        for command in (
+            ["db", "migrate"],
+            ["authorize", "--user", "alice", "--refresh-token", emulator.refresh_token("alice")],
+            ["authorize", "--user", EVIL, "--refresh-token", emulator.refresh_token("bob")],
+            ["sync", "--user", EVIL, "--user", "alice"],
+        ):
             result = run_cli(*command, env=env)
             assert result.returncode == 0, (command, result.stderr)
         settings = load_settings(config, env={"DATABASE_URL": taste_url})
@@ -79,8 +91,7 @@ def deployment(spare_cluster, tmp_path_factory):
             with db.transaction(conn) as cur:  # a migration of the future, run by `taste` after the init
                 cur.execute("CREATE TABLE later_migration (id integer PRIMARY KEY, note text)")
                 cur.execute("INSERT INTO later_migration VALUES (1, 'made after the init script')")
-        yield {"taste": taste_url, "dashboard": dashboard_url, "env": env, "library": library,
-               "emulator": emulator}
+        yield {"taste": taste_url, "dashboard": dashboard_url, "env": env, "library": library, "emulator": emulator}
 
 
 def tables(url: str) -> list[str]:
@@ -88,8 +99,10 @@ def tables(url: str) -> list[str]:
 
 
 def counts(url: str, names: list[str] | None = None) -> dict[str, int]:
-    return {table: rows(url, sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))[0][0]
-            for table in (names or tables(url))}
+    return {
+        table: rows(url, sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))[0][0]
+        for table in (names or tables(url))
+    }
 
 
 def test_the_dashboard_role_reads_every_table_even_ones_made_after_the_init(deployment):
@@ -98,7 +111,8 @@ def test_the_dashboard_role_reads_every_table_even_ones_made_after_the_init(depl
     assert tables(deployment["dashboard"]) == owned
     readable = [t for t in owned if t != "spotify_tokens"]
     assert {t: counts(deployment["dashboard"], [t])[t] for t in readable} == {
-        t: counts(deployment["taste"], [t])[t] for t in readable}
+        t: counts(deployment["taste"], [t])[t] for t in readable
+    }
 
     with queries.read_only(deployment["dashboard"]) as conn:  # the dashboard's own questions, as its role
         assert queries.missing_tables(conn) == []
@@ -120,8 +134,11 @@ def test_the_dashboard_role_reads_every_table_even_ones_made_after_the_init(depl
 def test_the_dashboard_role_cannot_read_credentials(deployment):
     """Refresh tokens and people's app secrets stay with the pipeline's own role."""
     assert rows(deployment["taste"], "SELECT count(*) FROM spotify_tokens")[0][0] == 2
-    for statement in ("SELECT token_info FROM spotify_tokens", "SELECT client_secret FROM people",
-                      "SELECT * FROM people"):
+    for statement in (
+        "SELECT token_info FROM spotify_tokens",
+        "SELECT client_secret FROM people",
+        "SELECT * FROM people",
+    ):
         with pytest.raises(psycopg2.errors.InsufficientPrivilege):
             rows(deployment["dashboard"], statement)
     assert rows(deployment["dashboard"], "SELECT name FROM people ORDER BY name")[0][0] in ("alice", EVIL)
@@ -131,6 +148,7 @@ def test_the_dashboard_role_cannot_change_anything(deployment):
     before = counts(deployment["taste"])
     conn = psycopg2.connect(deployment["dashboard"])
     try:
+
         def refused(statement, error) -> None:
             with conn.cursor() as cur:
                 with pytest.raises(error):
@@ -145,19 +163,26 @@ def test_the_dashboard_role_cannot_change_anything(deployment):
         conn.commit()
         for table in tables(deployment["taste"]):
             name = sql.Identifier(table)
-            [(column,)] = rows(deployment["taste"], """SELECT column_name FROM information_schema.columns
-                                                       WHERE table_name = %s AND ordinal_position = 1""", (table,))
-            for statement in (sql.SQL("INSERT INTO {} DEFAULT VALUES").format(name),
-                              sql.SQL("UPDATE {} SET {} = {}").format(name, sql.Identifier(column),
-                                                                      sql.Identifier(column)),
-                              sql.SQL("DELETE FROM {}").format(name),
-                              sql.SQL("TRUNCATE {}").format(name),
-                              sql.SQL("ALTER TABLE {} ADD COLUMN sneaky integer").format(name),
-                              sql.SQL("DROP TABLE {}").format(name)):
+            [(column,)] = rows(
+                deployment["taste"],
+                """SELECT column_name FROM information_schema.columns
+                                                       WHERE table_name = %s AND ordinal_position = 1""",
+                (table,),
+            )
+            for statement in (
+                sql.SQL("INSERT INTO {} DEFAULT VALUES").format(name),
+                sql.SQL("UPDATE {} SET {} = {}").format(name, sql.Identifier(column), sql.Identifier(column)),
+                sql.SQL("DELETE FROM {}").format(name),
+                sql.SQL("TRUNCATE {}").format(name),
+                sql.SQL("ALTER TABLE {} ADD COLUMN sneaky integer").format(name),
+                sql.SQL("DROP TABLE {}").format(name),
+            ):
                 refused(statement, psycopg2.errors.InsufficientPrivilege)
         refused("CREATE TABLE public.sneaky (id integer)", psycopg2.errors.InsufficientPrivilege)
-        refused("CREATE FUNCTION public.sneaky() RETURNS int LANGUAGE sql AS 'SELECT 1'",
-                psycopg2.errors.InsufficientPrivilege)
+        refused(
+            "CREATE FUNCTION public.sneaky() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+            psycopg2.errors.InsufficientPrivilege,
+        )
     finally:
         conn.close()
     assert counts(deployment["taste"]) == before
@@ -171,14 +196,24 @@ def test_names_and_track_references_full_of_sql_are_only_data(deployment):
     assert again.returncode == 0, again.stderr
     assert f"{EVIL}: 0 new, 0 removed, 1 page(s)" in again.stdout
     stranger = run_cli("sync", "--user", "Robert'); DROP TABLE people; --", env=env)
-    assert "no person named \"Robert'); DROP TABLE people; --\"" in one_line_error(stranger, 1)
-    refused = run_cli("authorize", "--user", "Eve'; DELETE FROM spotify_tokens; --", "--refresh-token",
-                      "'); DROP TABLE likes; --", env=env)
+    assert 'no person named "Robert\'); DROP TABLE people; --"' in one_line_error(stranger, 1)
+    refused = run_cli(
+        "authorize",
+        "--user",
+        "Eve'; DELETE FROM spotify_tokens; --",
+        "--refresh-token",
+        "'); DROP TABLE likes; --",
+        env=env,
+    )
     assert "authorize --user Eve'; DELETE FROM spotify_tokens; --" in one_line_error(refused, 5)
 
-    [(known,)] = rows(deployment["taste"], """SELECT l.track_id FROM likes l JOIN people p USING (person_id)
+    [(known,)] = rows(
+        deployment["taste"],
+        """SELECT l.track_id FROM likes l JOIN people p USING (person_id)
                                                JOIN audio_features USING (track_id)
-                                              WHERE p.name = %s ORDER BY 1 LIMIT 1""", (EVIL,))
+                                              WHERE p.name = %s ORDER BY 1 LIMIT 1""",
+        (EVIL,),
+    )
     answer = run_cli("predict", *EVIL_REFERENCES, known, env=env)
     assert "error: predict: not a Spotify track: " in one_line_error(answer, 2)  # the known one is still answered:
     assert answer.stdout.count("not a Spotify track id, spotify:track: URI or open.spotify.com track URL") == 3

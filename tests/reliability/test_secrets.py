@@ -44,8 +44,11 @@ def tokens_in_database(url: str) -> set[str]:
 
 
 def files_written_since(folder: Path, moment: float) -> dict[Path, str]:
-    return {path: path.read_bytes().decode("utf-8", errors="replace")
-            for path in folder.rglob("*") if path.is_file() and path.stat().st_mtime >= moment}
+    return {
+        path: path.read_bytes().decode("utf-8", errors="replace")
+        for path in folder.rglob("*")
+        if path.is_file() and path.stat().st_mtime >= moment
+    }
 
 
 def test_no_secret_reaches_any_output_or_file_at_debug_level(airflow_db, database_url, tmp_path):  # noqa: F811
@@ -62,13 +65,23 @@ def test_no_secret_reaches_any_output_or_file_at_debug_level(airflow_db, databas
     with Emulator(library) as emulator:
         env = {**cli_env(emulator, database_url, config), "LOG_LEVEL": "DEBUG", "TASKCODE_DATA_DIR": str(data_dir)}
         secrets |= {emulator.client_secret, *(emulator.refresh_token(p.name) for p in library.people)}
-        outputs.append(run_cli("authorize", "--user", "alice", "--refresh-token", emulator.refresh_token("alice"),
-                               env=env))
+        outputs.append(
+            run_cli("authorize", "--user", "alice", "--refresh-token", emulator.refresh_token("alice"), env=env)
+        )
         token_file = tmp_path / ".cache-bob"  # what the original project's scripts left behind
         stale = "BQ" + "stale-access-token-from-the-old-scripts-0123456789"
-        token_file.write_text(json.dumps({
-            "access_token": stale, "token_type": "Bearer", "expires_in": 3600, "expires_at": 0,
-            "scope": "user-library-read", "refresh_token": emulator.refresh_token("bob")}))
+        token_file.write_text(
+            json.dumps(
+                {
+                    "access_token": stale,
+                    "token_type": "Bearer",
+                    "expires_in": 3600,
+                    "expires_at": 0,
+                    "scope": "user-library-read",
+                    "refresh_token": emulator.refresh_token("bob"),
+                }
+            )
+        )
         secrets.add(stale)
         outputs.append(run_cli("authorize", "--user", "bob", "--cache-file", str(token_file), env=env))
         secrets |= tokens_in_database(database_url)
@@ -83,29 +96,47 @@ def test_no_secret_reaches_any_output_or_file_at_debug_level(airflow_db, databas
         new = [emulator.add_like("alice") for _ in range(3)]
         emulator.expire_access_tokens()
         airflow_env = {
-            key: value for key, value in os.environ.items()
+            key: value
+            for key, value in os.environ.items()
             if not key.startswith(("SPOTIFY_", "RECCOBEATS_", "DATABASE_URL"))
         }
         airflow_env |= {
-            "AIRFLOW_HOME": str(airflow_db), "LOG_LEVEL": "DEBUG", "TASKCODE_CONFIG": str(config),
+            "AIRFLOW_HOME": str(airflow_db),
+            "LOG_LEVEL": "DEBUG",
+            "TASKCODE_CONFIG": str(config),
             "TASKCODE_DATA_DIR": str(data_dir),
             "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), str(PROJECT_ROOT / "plugins")]),
             "AIRFLOW_CONN_TASTE_DB": database_url,
-            "AIRFLOW_CONN_SPOTIFY": json.dumps({
-                "conn_type": "generic", "login": emulator.client_id, "password": emulator.client_secret,
-                "extra": {"api_base": emulator.api_base, "accounts_base": emulator.accounts_base,
-                          "reccobeats_api_base": emulator.reccobeats_base},
-            }),
+            "AIRFLOW_CONN_SPOTIFY": json.dumps(
+                {
+                    "conn_type": "generic",
+                    "login": emulator.client_id,
+                    "password": emulator.client_secret,
+                    "extra": {
+                        "api_base": emulator.api_base,
+                        "accounts_base": emulator.accounts_base,
+                        "reccobeats_api_base": emulator.reccobeats_base,
+                    },
+                }
+            ),
         }
-        nightly = subprocess.run([sys.executable, "-c", NIGHTLY_RUN], env=airflow_env, cwd=PROJECT_ROOT,
-                                 capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+        nightly = subprocess.run(
+            [sys.executable, "-c", NIGHTLY_RUN],
+            env=airflow_env,
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            stdin=subprocess.DEVNULL,
+        )
         outputs.append(nightly)
         report = next((line for line in nightly.stdout.splitlines() if line.startswith("NIGHTLY RUN ")), None)
         assert report, nightly.stderr[-3000:]
         run = json.loads(report.removeprefix("NIGHTLY RUN "))
         assert run["state"] == "success", run
-        assert {"sync[alice]", "sync[bob]", "features", "train", "evaluate_and_promote", "embed",
-                "discover"} <= {name for name, state in run["tasks"].items() if state == "success"}, run
+        assert {"sync[alice]", "sync[bob]", "features", "train", "evaluate_and_promote", "embed", "discover"} <= {
+            name for name, state in run["tasks"].items() if state == "success"
+        }, run
         secrets |= tokens_in_database(database_url)
 
         # A song the database lacks: its features are asked from the sources, with a person's token.

@@ -13,8 +13,20 @@ import taskcode
 from taskcode.cli import build_parser
 from tests.conftest import run_cli
 
-PIPELINE_ORDER = ["db", "authorize", "sync", "features", "train", "embed", "predict", "discover", "model",
-                  "status", "emulator", "sample-library"]
+PIPELINE_ORDER = [
+    "db",
+    "authorize",
+    "sync",
+    "features",
+    "train",
+    "embed",
+    "predict",
+    "discover",
+    "model",
+    "status",
+    "emulator",
+    "sample-library",
+]
 
 
 def test_version_is_the_package_version():
@@ -32,13 +44,16 @@ def test_help_lists_the_commands_in_pipeline_order():
     assert names == PIPELINE_ORDER
 
 
-@pytest.mark.parametrize("argv", [
-    ["--config", "mine.yml", "status"],
-    ["status", "--config", "mine.yml"],
-    ["status", "--json", "--config", "mine.yml"],
-    ["db", "migrate", "--config", "mine.yml"],
-    ["model", "--config", "mine.yml", "list"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--config", "mine.yml", "status"],
+        ["status", "--config", "mine.yml"],
+        ["status", "--json", "--config", "mine.yml"],
+        ["db", "migrate", "--config", "mine.yml"],
+        ["model", "--config", "mine.yml", "list"],
+    ],
+)
 def test_config_is_accepted_before_and_after_the_command(argv):
     assert build_parser().parse_args(argv).config == "mine.yml"
 
@@ -62,9 +77,17 @@ def test_the_emulator_commands_say_where_the_tool_is_when_it_is_not_here(command
     """Outside a checkout (no `emulator` package to import), one line and exit 2."""
     env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
     code = f"import sys; from taskcode.cli import main; sys.exit(main([{command!r}, '--help']))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env,
-                            stdin=subprocess.DEVNULL, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
     assert result.returncode == 2
-    assert result.stderr == ("error: the emulator is a development tool, not installed here; "
-                             "run it from a checkout: python -m emulator …\n")
+    assert result.stderr == (
+        "error: the emulator is a development tool, not installed here; run it from a checkout: python -m emulator …\n"
+    )
     assert result.stdout == ""

@@ -52,9 +52,18 @@ def test_project_config_file_names_every_environment_override():
 
     header = (PROJECT_ROOT / "config" / "config.yml").read_text(encoding="utf-8").split("\npaths:")[0]
     names = _overrides(Settings)
-    assert names == {"DATABASE_URL", "SPOTIFY_API_BASE", "SPOTIFY_ACCOUNTS_BASE", "RECCOBEATS_API_BASE",
-                     "SPOTIFY_CLIENT_ID", "SPOTIFY_CLIENT_SECRET", "SPOTIFY_REDIRECT_URI", "LOG_LEVEL",
-                     "TASKCODE_DATA_DIR", "TASKCODE_CATALOG_CSV"}
+    assert names == {
+        "DATABASE_URL",
+        "SPOTIFY_API_BASE",
+        "SPOTIFY_ACCOUNTS_BASE",
+        "RECCOBEATS_API_BASE",
+        "SPOTIFY_CLIENT_ID",
+        "SPOTIFY_CLIENT_SECRET",
+        "SPOTIFY_REDIRECT_URI",
+        "LOG_LEVEL",
+        "TASKCODE_DATA_DIR",
+        "TASKCODE_CATALOG_CSV",
+    }
     assert [name for name in sorted(names) if name not in header] == []
 
 
@@ -99,16 +108,24 @@ def test_users_accept_names_and_mappings(write_config):
         ("model:\n  hidden_layers: [0]\n", "'model.hidden_layers' must be a non-empty list"),
         ("model:\n  dropout: 1.5\n", "'model.dropout' must be >= 0 and <= 0.9"),
         ("model:\n  epochs: ten\n", "'model.epochs' must be an integer"),
-        ("features:\n  columns:\n    loudnes: standardize\n", "unknown feature 'features.columns.loudnes'; allowed: danceability"),
+        (
+            "features:\n  columns:\n    loudnes: standardize\n",
+            "unknown feature 'features.columns.loudnes'; allowed: danceability",
+        ),
         ("features:\n  columns:\n    energy: one_hot\n", "'features.columns.energy' cannot be one_hot"),
-        ("features:\n  sources: [spotify, lastfm]\n", "'features.sources[1]' is 'lastfm'; allowed: spotify, reccobeats, csv"),
+        (
+            "features:\n  sources: [spotify, lastfm]\n",
+            "'features.sources[1]' is 'lastfm'; allowed: spotify, reccobeats, csv",
+        ),
         ("modle:\n  epochs: 3\n", "unknown key 'modle'; allowed: paths, users"),
         ("model:\n  epoch: 3\n", "unknown key 'model.epoch'"),
         ("spotify:\n  page_size: 100\n", "'spotify.page_size' must be >= 1 and <= 50"),
         ("users:\n  - alice\n  - alice\n", "repeats the name 'alice'"),
         ("database:\n  url: mysql://x\n", "must start with postgresql://"),
-        ("features:\n  reccobeats_api_base: api.reccobeats.com\n",
-         "RECCOBEATS_API_BASE (or 'features.reccobeats_api_base') must be an http(s) URL"),
+        (
+            "features:\n  reccobeats_api_base: api.reccobeats.com\n",
+            "RECCOBEATS_API_BASE (or 'features.reccobeats_api_base') must be an http(s) URL",
+        ),
         ("model: [\n", "is not valid YAML at line 2"),
         ("- just\n- a list\n", "'' must be a mapping"),
     ],

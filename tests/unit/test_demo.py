@@ -13,8 +13,9 @@ DEAD_DATABASE = "postgresql://nobody@127.0.0.1:1/nothing"  # port 1: nobody list
 
 def _demo(data_dir):
     env = {**os.environ, "TASKCODE_DATA_DIR": str(data_dir), "DATABASE_URL": DEAD_DATABASE}
-    return subprocess.run([sys.executable, "scripts/demo.py"], cwd=PROJECT_ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "scripts/demo.py"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_a_night_that_cannot_reach_the_database_is_not_used_up(tmp_path):

@@ -17,7 +17,11 @@ def test_the_compose_file_starts_every_service():
     assert SERVICES["postgres"]["image"] == "postgres:16"
     assert set(AIRFLOW) | {"dashboard"} <= set(SERVICES)
     assert [SERVICES[name]["command"] for name in AIRFLOW[1:]] == [
-        "api-server", "scheduler", "dag-processor", "triggerer"]
+        "api-server",
+        "scheduler",
+        "dag-processor",
+        "triggerer",
+    ]
     for name in (*AIRFLOW, "postgres", "dashboard"):
         assert "profiles" not in SERVICES[name], f"{name} must start by default"
 

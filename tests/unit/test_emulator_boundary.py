@@ -39,8 +39,13 @@ def test_the_walk_sees_both_kinds_of_import():
 
 def test_the_image_and_the_package_leave_the_emulator_out():
     dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
-    copied = [word.rstrip("/") for line in dockerfile.splitlines() if line.startswith("COPY ")
-              for word in line.split()[1:-1] if not word.startswith("--")]
+    copied = [
+        word.rstrip("/")
+        for line in dockerfile.splitlines()
+        if line.startswith("COPY ")
+        for word in line.split()[1:-1]
+        if not word.startswith("--")
+    ]
     assert "taskcode" in copied and "emulator" not in copied and "." not in copied
     assert "emulator" in (PROJECT_ROOT / ".dockerignore").read_text().split()  # not even in the build context
     assert 'include = ["taskcode*"]' in (PROJECT_ROOT / "pyproject.toml").read_text()

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from emulator import Library, generate
-from taskcode.errors import DataError
 from taskcode.catalog import CATALOG_COLUMNS
+from taskcode.errors import DataError
 from tests.conftest import run_cli
 
 
@@ -41,8 +41,7 @@ def test_counts_overlap_and_unique_ids():
 def test_features_look_like_spotify():
     library = generate(people=2, tracks=500, seed=3)
     features = [t["features"] for t in library.tracks.values()]
-    for name in ("danceability", "energy", "valence", "acousticness", "instrumentalness",
-                 "speechiness", "liveness"):
+    for name in ("danceability", "energy", "valence", "acousticness", "instrumentalness", "speechiness", "liveness"):
         values = np.array([f[name] for f in features])
         assert values.min() >= 0 and values.max() <= 1, name
     assert {f["key"] for f in features} <= set(range(-1, 12))
@@ -101,8 +100,21 @@ def test_load_rejects_other_files(tmp_path):
 
 def test_cli_writes_library_and_catalog(tmp_path):
     out, catalog = tmp_path / "lib.json", tmp_path / "cat.csv"
-    result = run_cli("sample-library", "--people", "3", "--tracks", "40", "--seed", "9",
-                     "--catalog", str(catalog), "--catalog-extra", "5", "-o", str(out))
+    result = run_cli(
+        "sample-library",
+        "--people",
+        "3",
+        "--tracks",
+        "40",
+        "--seed",
+        "9",
+        "--catalog",
+        str(catalog),
+        "--catalog-extra",
+        "5",
+        "-o",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr
     library = Library.load(out)
     assert len(library.people) == 3 and len(library.likes) == 120

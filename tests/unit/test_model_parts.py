@@ -40,8 +40,7 @@ def test_metrics_have_the_dashboard_keys_and_thin_roc_curves():
     proba /= proba.sum(axis=1, keepdims=True)
     people = ["alice", "bob", "carol"]
     m = classification_metrics(people, y_true, proba)
-    assert set(m) == {"f1", "f1_per_person", "precision", "recall", "roc_auc", "roc_curve",
-                      "confusion", "accuracy"}
+    assert set(m) == {"f1", "f1_per_person", "precision", "recall", "roc_auc", "roc_curve", "confusion", "accuracy"}
     assert set(m["roc_curve"]) == set(people)
     for curve in m["roc_curve"].values():
         assert 2 <= len(curve["fpr"]) == len(curve["tpr"]) <= ROC_POINTS
@@ -137,8 +136,8 @@ def test_catalog_without_needed_columns_is_one_line(tmp_path):
 def test_big_data_sets_train_with_bigger_batches():
     from taskcode.train import batch_size_for
 
-    assert batch_size_for(64, 1_300) == 64        # a home: the configured size
-    assert batch_size_for(64, 12_000) == 64       # 190 steps an epoch with 64 already
-    assert batch_size_for(64, 51_000) == 256      # a class of 20 x 5,000: about 200 steps an epoch
-    assert batch_size_for(512, 51_000) == 512     # a bigger configured size wins
+    assert batch_size_for(64, 1_300) == 64  # a home: the configured size
+    assert batch_size_for(64, 12_000) == 64  # 190 steps an epoch with 64 already
+    assert batch_size_for(64, 51_000) == 256  # a class of 20 x 5,000: about 200 steps an epoch
+    assert batch_size_for(512, 51_000) == 512  # a bigger configured size wins
     assert batch_size_for(64, 0) == 64

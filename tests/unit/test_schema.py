@@ -11,8 +11,18 @@ from taskcode.features import feature_row
 
 @pytest.mark.parametrize(
     "value, expected",
-    [(True, 1.0), (False, 0.0), (3, 3.0), (0.25, 0.25), ("0.5", 0.5), (None, None), ("loud", None),
-     (math.nan, None), (math.inf, None), ([1], None)],
+    [
+        (True, 1.0),
+        (False, 0.0),
+        (3, 3.0),
+        (0.25, 0.25),
+        ("0.5", 0.5),
+        (None, None),
+        ("loud", None),
+        (math.nan, None),
+        (math.inf, None),
+        ([1], None),
+    ],
 )
 def test_one_number_rule_for_every_reader(value, expected):
     assert schema.to_number(value) == expected
@@ -37,8 +47,16 @@ def test_sources_send_every_audio_feature_and_the_catalog_has_its_columns():
 
 
 def test_feature_row_types_each_value_by_the_schema():
-    raw = {"danceability": "0.5", "energy": 0.4, "loudness": -5, "speechiness": 0.1, "key": 5.0,
-           "mode": True, "duration_ms": 200000.0, "tempo": math.nan}
+    raw = {
+        "danceability": "0.5",
+        "energy": 0.4,
+        "loudness": -5,
+        "speechiness": 0.1,
+        "key": 5.0,
+        "mode": True,
+        "duration_ms": 200000.0,
+        "tempo": math.nan,
+    }
     row = feature_row("t1", "csv", raw)
     assert row["danceability"] == 0.5 and row["loudness"] == -5.0 and row["tempo"] is None
     assert (row["key"], row["mode"], row["duration_ms"]) == (5, 1, 200000)
