@@ -15,7 +15,7 @@ WORKDIR /opt/taste
 
 COPY --chown=airflow:0 requirements.txt pyproject.toml README.md ./
 # Behind a TLS-intercepting proxy, build with `--secret id=pip_ca,src=CA_BUNDLE`:
-# pip trusts that bundle for this step only and it never lands in a layer.
+# pip trusts that bundle during these steps only and it never lands in a layer.
 RUN --mount=type=secret,id=pip_ca,mode=0444 \
     if [ -s /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi; \
     pip install --no-cache-dir -r requirements.txt && pip check
@@ -25,8 +25,10 @@ COPY --chown=airflow:0 config ./config
 COPY --chown=airflow:0 dags ./dags
 COPY --chown=airflow:0 plugins ./plugins
 COPY --chown=airflow:0 dashboards ./dashboards
-# Editable, so that taskcode finds sql/ and config/ beside it.
-RUN pip install --no-cache-dir --no-deps -e .
+# Editable, so that taskcode finds sql/ and config/ beside it (its build backend comes from PyPI too).
+RUN --mount=type=secret,id=pip_ca,mode=0444 \
+    if [ -s /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi; \
+    pip install --no-cache-dir --no-deps -e . && pip check
 
 ENV TASKCODE_CONFIG=/opt/taste/config/config.yml \
     TASKCODE_DATA_DIR=/opt/taste/data \

@@ -114,7 +114,7 @@ class Stack:
                     if state in ("exited", "dead") and name != "airflow-init":
                         raise AssertionError(f"{name} {state}:\n{self.logs(name)}")
             return all(states.get(name) and all(h == "healthy" for _, h in states[name]) for name in services)
-        poll(f"healthy {', '.join(sorted(services))}", ready, seconds)
+        poll(f"healthy {', '.join(sorted(services))}", ready, seconds, every=5)
 
     def logs(self, service: str, lines: int = 60) -> str:
         return self.compose("logs", "--no-color", "--tail", str(lines), service, check=False).stdout
