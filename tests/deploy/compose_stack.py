@@ -72,6 +72,7 @@ class Stack:
         self.work = work
         self.ports = {"airflow": free_port(), "dashboard": free_port(), "emulator": free_port()}
         self.env_file = work / "deploy.env"
+        self.admin_password: str | None = None  # as the API server first generated it
         self.settings = {
             "POSTGRES_PASSWORD": secrets.token_urlsafe(18),
             "DASHBOARD_PASSWORD": secrets.token_urlsafe(18),
@@ -134,8 +135,8 @@ class Airflow:
         self.base = f"http://127.0.0.1:{stack.ports['airflow']}"
         passwords = stack.exec("airflow-apiserver", "cat", PASSWORDS_FILE)
         assert passwords.returncode == 0, f"no password file at {PASSWORDS_FILE}: {passwords.stderr}"
-        password = json.loads(passwords.stdout)["admin"]
-        self.token = self.call("POST", "/auth/token", {"username": "admin", "password": password},
+        self.password = json.loads(passwords.stdout)["admin"]
+        self.token = self.call("POST", "/auth/token", {"username": "admin", "password": self.password},
                                auth=False)["access_token"]
 
     def call(self, method: str, path: str, body: dict | None = None, auth: bool = True):
@@ -237,9 +238,20 @@ def stack(engine):
         try:
             yield stack
         finally:
+            if engine.process.poll() is not None:
+                return  # test_teardown_leaves_nothing_running took it all down already
             result = stack.compose("--profile", "scale", "--profile", "tools", "down", "--volumes",
                                    "--remove-orphans", "--timeout", "20", check=False)
             say(f"compose down: exit {result.returncode}")
+
+
+def test_image_has_no_test_tools_and_no_build_secret(stack):
+    probe = ("import importlib.util, os, sys\n"
+             "print([m for m in ('pytest', 'playwright') if importlib.util.find_spec(m)],"
+             " os.path.exists('/run/secrets/pip_ca'), os.environ.get('PIP_CERT'), os.getuid())\n")
+    result = stack.engine.docker("run", "--rm", "--network", "none", "--entrypoint", "python",
+                                 "whose-song:latest", "-c", probe)
+    assert result.stdout.strip() == "[] False None 50000"  # the CA bundle was a build secret, never a file
 
 
 def test_local_executor_runs_the_nightly_dag(stack):
@@ -263,7 +275,9 @@ def test_local_executor_runs_the_nightly_dag(stack):
         assert person["name"] in status
     say(f"authorized {', '.join(p['name'] for p in people)} through the cli service")
 
-    run, tasks = Airflow(stack).run_nightly("LocalExecutor")
+    airflow = Airflow(stack)
+    stack.admin_password = airflow.password
+    run, tasks = airflow.run_nightly("LocalExecutor")
     assert {ti["task_id"] for ti in tasks if ti["state"] == "success"} >= {"people", "sync", "features", "train", "embed"}
     assert {ti["hostname"] for ti in tasks if ti["state"] == "success"} <= stack.hostnames("airflow-scheduler")
     say(summary("LocalExecutor", run, tasks))
@@ -304,7 +318,9 @@ def test_celery_executor_runs_on_two_workers(stack):
     assert len(workers) == 2
     say(f"scale profile up, two Celery workers ({time.monotonic() - started:.0f} s)")
 
-    run, tasks = Airflow(stack).run_nightly("CeleryExecutor")
+    airflow = Airflow(stack)
+    assert airflow.password == stack.admin_password, "the Airflow password changed when the API server restarted"
+    run, tasks = airflow.run_nightly("CeleryExecutor")
     ran_on = {ti["hostname"] for ti in tasks if ti["state"] == "success"}
     assert ran_on == workers, f"tasks ran on {ran_on}, workers are {workers}"
     say(summary("CeleryExecutor", run, tasks))
