@@ -24,18 +24,18 @@ class Engine:
         self.process: subprocess.Popen | None = None
         self.env = {**os.environ, "DOCKER_HOST": f"unix://{self.socket}"}
         tools = Path(os.environ.get("TASTE_DEPLOY_TOOLS", Path.home() / ".cache" / "whose-song" / "docker"))
-        if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0:
+        if subprocess.run(["docker", "compose", "version"], capture_output=True, check=False).returncode != 0:
             self.env["DOCKER_CONFIG"] = str(tools)  # the compose plugin scripts/deploy/ensure-docker.sh put there
         self.builder = _builder(self.env)
 
-    def start(self, seconds: float = 120) -> "Engine":
+    def start(self, seconds: float = 120) -> Engine:
         self.root.mkdir(parents=True, exist_ok=True)
-        log = open(self.root / "dockerd.log", "ab")
-        self.process = subprocess.Popen(
-            ["dockerd", "--host", f"unix://{self.socket}", "--data-root", str(self.data_root),
-             "--exec-root", str(self.root / "exec"), "--pidfile", str(self.root / "docker.pid"),
-             "--iptables=false", "--ip6tables=false", "--bridge=none"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        with open(self.root / "dockerd.log", "ab") as log:  # dockerd keeps its own copy
+            self.process = subprocess.Popen(
+                ["dockerd", "--host", f"unix://{self.socket}", "--data-root", str(self.data_root),
+                 "--exec-root", str(self.root / "exec"), "--pidfile", str(self.root / "docker.pid"),
+                 "--iptables=false", "--ip6tables=false", "--bridge=none"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + seconds
         while self.docker("version", check=False).returncode != 0:
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -47,7 +47,7 @@ class Engine:
                **kwargs) -> subprocess.CompletedProcess:
         kwargs.setdefault("capture_output", True)
         result = subprocess.run([cli, *args], env=kwargs.pop("env", self.env), text=True, timeout=timeout,
-                                stdin=subprocess.DEVNULL, **kwargs)
+                                stdin=subprocess.DEVNULL, check=False, **kwargs)
         if check and result.returncode != 0:
             raise RuntimeError(f"{cli} {' '.join(args)} exited with {result.returncode}:\n"
                                f"{(result.stderr or '')[-4000:]}{(result.stdout or '')[-4000:]}")
@@ -94,6 +94,6 @@ class Engine:
 def _builder(env: dict[str, str]) -> tuple[str, dict[str, str]]:
     """The docker CLI that builds with BuildKit here: buildx where it is installed,
     else Debian's docker.io CLI, whose BuildKit client is built in."""
-    if subprocess.run(["docker", "buildx", "version"], env=env, capture_output=True).returncode == 0:
+    if subprocess.run(["docker", "buildx", "version"], env=env, capture_output=True, check=False).returncode == 0:
         return "docker", env
     return "/usr/bin/docker", {**env, "DOCKER_BUILDKIT": "1"}

@@ -127,9 +127,9 @@ def test_production_image_has_no_test_tools_and_runs_celery():
     production = (PROJECT_ROOT / "requirements.txt").read_text()
     dev = (PROJECT_ROOT / "requirements-dev.txt").read_text()
     for tool in ("pytest", "playwright"):
-        assert not re.search(rf"^{tool}\b", production, flags=re.M)
-        assert re.search(rf"^{tool}==", dev, flags=re.M)
+        assert not re.search(rf"^{tool}\b", production, flags=re.MULTILINE)
+        assert re.search(rf"^{tool}==", dev, flags=re.MULTILINE)
     assert "-r requirements.txt" in dev
-    assert re.search(r"^apache-airflow-providers-celery==", production, flags=re.M)
-    assert re.search(r"^celery\[redis\]==5\.6\.", production, flags=re.M)
+    assert re.search(r"^apache-airflow-providers-celery==", production, flags=re.MULTILINE)
+    assert re.search(r"^celery\[redis\]==5\.6\.", production, flags=re.MULTILINE)
     assert "requirements-dev.txt" in (PROJECT_ROOT / "scripts" / "bootstrap.sh").read_text()
