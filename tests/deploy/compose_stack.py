@@ -235,6 +235,8 @@ def stack(engine):
                         "-o", str(work / "library.json")], check=True, capture_output=True, cwd=PROJECT_ROOT)
         (work / "library.json").chmod(0o644)
         stack = Stack(engine, work)
+        # From nothing, even in a kept data root that an interrupted run left behind.
+        stack.compose("--profile", "scale", "--profile", "tools", "down", "--volumes", "--remove-orphans")
         try:
             yield stack
         finally:
