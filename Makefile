@@ -3,11 +3,12 @@
 .DEFAULT_GOAL := help
 PY := .venv/bin/python
 
-.PHONY: help setup demo test lint format test-fast status dashboard airflow bench db-stop clean
+.PHONY: help setup demo test lint format test-fast test-deploy status dashboard airflow bench db-stop clean
 
 help:
 	@echo "make demo       run the pipeline on the embedded default (local PostgreSQL, emulator, sample library)"
 	@echo "make test       ruff, then the whole test suite (real PostgreSQL, emulator over HTTP, Airflow, browser)"
+	@echo "make test-deploy  docker-compose.yml in real containers: LocalExecutor, then Celery on two workers"
 	@echo "make format     let ruff fix what it can and format the code"
 	@echo "make status     print the status of the embedded default"
 	@echo "make dashboard  serve the dashboard on http://127.0.0.1:8501 (embedded default database)"
@@ -42,6 +43,13 @@ format: setup
 
 test-fast: setup
 	$(PY) -m pytest -m "not slow"
+
+# The compose deployment in real containers, on a private Docker engine (Debian's dockerd)
+# that it starts and stops; stand-in base images from Debian's packages unless
+# TASTE_DEPLOY_REAL_IMAGES=1; TASTE_DEPLOY_KEEP=1 keeps the engine's images for the next run.
+test-deploy: setup
+	@scripts/deploy/ensure-docker.sh
+	$(PY) -m pytest -s -v -p no:cacheprovider tests/deploy/compose_stack.py
 
 status: setup
 	$(PY) -m taskcode status

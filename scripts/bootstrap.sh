@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv and install the pinned requirements and the project, only when
+# Create .venv and install the pinned requirements (with the test tools of
+# requirements-dev.txt) and the project, only when
 # something changed. Every Makefile target starts here, so each one works as
 # the first command on a fresh clone.
 set -euo pipefail
@@ -21,7 +22,8 @@ if ! "$PYTHON" -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (
 fi
 
 stamp=.venv/.installed
-if [ -f "$stamp" ] && [ "$stamp" -nt requirements.txt ] && [ "$stamp" -nt pyproject.toml ]; then
+if [ -f "$stamp" ] && [ "$stamp" -nt requirements.txt ] && [ "$stamp" -nt requirements-dev.txt ] \
+   && [ "$stamp" -nt pyproject.toml ]; then
   exit 0
 fi
 if [ ! -x .venv/bin/python ]; then
@@ -29,7 +31,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 echo "installing pinned requirements into .venv (first time: a few minutes)"
-.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e .
 .venv/bin/python -m pip check
 touch "$stamp"

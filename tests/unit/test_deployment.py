@@ -48,8 +48,11 @@ def test_airflow_services_share_the_configuration_and_wait_for_init():
         env = SERVICES[name]["environment"]
         assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
         assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith("@postgres:5432/airflow")
-        assert env["AIRFLOW_CONN_TASTE_DB"].endswith("@postgres:5432/taste")
         assert SERVICES[name]["image"] == "whose-song:latest"
+    for name in ("airflow-scheduler", "airflow-worker"):  # where tasks run
+        assert SERVICES[name]["environment"]["AIRFLOW_CONN_TASTE_DB"].endswith("@postgres:5432/taste")
+    # taskcode's own migrations need the app's database, not the embedded fallback.
+    assert SERVICES["airflow-init"]["environment"]["DATABASE_URL"].endswith("@postgres:5432/taste")
     for name in AIRFLOW[1:] + ("dashboard",):
         assert SERVICES[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
     init = " ".join(SERVICES["airflow-init"]["command"])
@@ -70,7 +73,7 @@ def test_no_secret_is_written_into_the_deployment():
     for name, service in SERVICES.items():
         for key, value in (service.get("environment") or {}).items():
             value = str(value)
-            if re.search(r"PASSWORD|SECRET|FERNET|JWT", key):
+            if re.search(r"PASSWORD|SECRET|FERNET|JWT", key) and not key.endswith("_FILE"):
                 assert re.fullmatch(r"\$\{\w+(:\?[^}]*)?\}", value), f"{name}: {key} is not a ${{VAR}}"
             for password in re.findall(r"://[^:/@\s]+:([^@\s]+)@", value):
                 assert re.fullmatch(r"\$\{\w+\}", password), f"{name}: {key} has a literal password"
@@ -96,3 +99,42 @@ def test_image_runs_as_the_unprivileged_airflow_user_on_the_pinned_airflow():
         for volume in service.get("volumes", []):
             source = volume.split(":", 1)[0]
             assert source.startswith(".") or source in volumes, f"undeclared volume {source}"
+
+
+def test_each_secret_only_where_it_is_used():
+    for name, service in SERVICES.items():
+        assert "env_file" not in service, f"{name} would get every secret of .env"
+    spotify = {
+        name for name, service in SERVICES.items() if "SPOTIFY_CLIENT_SECRET" in str(service.get("environment") or {})
+    }
+    assert spotify == {"airflow-scheduler", "airflow-worker", "cli"}
+    dashboard = str(SERVICES["dashboard"]["environment"])
+    assert "POSTGRES_PASSWORD" not in dashboard and "FERNET" not in dashboard
+    assert "environment" not in SERVICES["redis"]
+
+
+def test_state_kept_in_volumes_and_ports_on_loopback():
+    env = SERVICES["airflow-apiserver"]["environment"]
+    passwords = env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
+    targets = [volume.split(":")[1] for volume in SERVICES["airflow-apiserver"]["volumes"]]
+    assert any(passwords.startswith(target + "/") for target in targets)  # kept across restarts
+    assert passwords in (PROJECT_ROOT / "README.md").read_text()
+    for name in ("airflow-scheduler", "airflow-worker", "dashboard", "cli"):
+        assert "catalog:/opt/taste/catalog" in SERVICES[name]["volumes"]
+    for name, service in SERVICES.items():
+        for port in service.get("ports", []):
+            assert re.match(r"(127\.0\.0\.1|\$\{\w+:-127\.0\.0\.1\}):", port), f"{name} publishes {port}"
+    assert SERVICES["airflow-worker"]["environment"]["DUMB_INIT_SETSID"] == "0"
+    assert SERVICES["airflow-worker"]["depends_on"]["airflow-apiserver"]["condition"] == "service_healthy"
+
+
+def test_production_image_has_no_test_tools_and_runs_celery():
+    production = (PROJECT_ROOT / "requirements.txt").read_text()
+    dev = (PROJECT_ROOT / "requirements-dev.txt").read_text()
+    for tool in ("pytest", "playwright"):
+        assert not re.search(rf"^{tool}\b", production, flags=re.MULTILINE)
+        assert re.search(rf"^{tool}==", dev, flags=re.MULTILINE)
+    assert "-r requirements.txt" in dev
+    assert re.search(r"^apache-airflow-providers-celery==", production, flags=re.MULTILINE)
+    assert re.search(r"^celery\[redis\]==5\.6\.", production, flags=re.MULTILINE)
+    assert "requirements-dev.txt" in (PROJECT_ROOT / "scripts" / "bootstrap.sh").read_text()
