@@ -3,9 +3,9 @@
 Spotify's Developer Policy asks that a user who disconnects has their data
 deleted. So a removal takes, in one transaction: the person, their token and
 sync state, their likes, the songs nobody else likes (with those songs'
-features and map points), their discoveries, their name from the owners of
-the map points that stay, their sync runs and their songs in the model
-versions' recorded test sets. Songs others like stay, with everything the
+features and map points), their discoveries and their sync runs; their name
+leaves the owners of the map points that stay, the other runs' summaries and
+the model versions' recorded test sets. Songs others like stay, with everything the
 others need. The model versions keep the person as one of their classes (an
 artifact cannot be edited): the next training runs without them, and its
 version replaces the champion (the gate cannot compare models trained for
@@ -68,16 +68,11 @@ def _forget_name(cur, name: str, removal: Removal) -> None:
     """Their name out of the rows that stay: map points' owners, run summaries, recorded test sets."""
     cur.execute("UPDATE map_points SET owners = array_remove(owners, %s) WHERE %s = ANY(owners)", (name, name))
     removal.counts["map points no longer naming them"] = cur.rowcount
-    cur.execute(
-        """UPDATE runs SET summary = (summary #- ARRAY['people', %(name)s])
-                || CASE WHEN jsonb_typeof(summary->'waiting_for_authorization') = 'array'
-                        THEN jsonb_build_object('waiting_for_authorization',
-                                                (summary->'waiting_for_authorization') - %(name)s)
-                        ELSE '{}'::jsonb END
-            WHERE summary->'people' ? %(name)s OR summary->'waiting_for_authorization' ? %(name)s""",
-        {"name": name},
-    )
-    removal.counts["run summaries no longer naming them"] = cur.rowcount
+    cur.execute("SELECT run_id, summary FROM runs WHERE summary::text LIKE %s ORDER BY run_id", (f'%"{name}"%',))
+    summaries = cur.fetchall()
+    for run_id, summary in summaries:
+        cur.execute("UPDATE runs SET summary = %s WHERE run_id = %s", (json.dumps(_without(summary, name)), run_id))
+    removal.counts["run summaries no longer naming them"] = len(summaries)
     cur.execute("SELECT version, test_set FROM model_versions WHERE %s = ANY(people) ORDER BY version", (name,))
     for version, test_set in cur.fetchall():
         removal.model_versions.append(version)
@@ -86,6 +81,15 @@ def _forget_name(cur, name: str, removal: Removal) -> None:
         ]
         test_set = {**test_set, "track_ids": [t for t, _ in kept], "labels": [label for _, label in kept]}
         cur.execute("UPDATE model_versions SET test_set = %s WHERE version = %s", (json.dumps(test_set), version))
+
+
+def _without(value, name: str):
+    """A run summary with the name gone: keys and list items that are the name, everywhere in it."""
+    if isinstance(value, dict):
+        return {key: _without(item, name) for key, item in value.items() if key != name}
+    if isinstance(value, list):
+        return [_without(item, name) for item in value if item != name]
+    return value
 
 
 def format_removal(removal: Removal) -> str:
