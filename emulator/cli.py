@@ -13,7 +13,7 @@ import threading
 import time
 
 from emulator.library import Library
-from emulator.sample import generate
+from emulator.sample import generate, write_exports
 from emulator.service import Emulator
 from taskcode.errors import TaskcodeError, UsageError
 from taskcode.log import setup_logging
@@ -75,6 +75,9 @@ def sample_library(args: argparse.Namespace) -> int:
         if args.catalog:
             rows = library.write_catalog(args.catalog)
             message += f"; catalog {args.catalog}: {rows} rows"
+        if args.export_dir:
+            written = write_exports(library, args.export_dir)
+            message += f"; account data exports in {args.export_dir}: {', '.join(f'{n}/' for n in written)}"
     except OSError as exc:
         raise UsageError(f"sample-library: cannot write {exc.filename}: {exc.strerror}") from None
     print(f"{message} ({time.perf_counter() - started:.1f} s)")
@@ -112,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--catalog", help="also write a catalog CSV (public 'Spotify Tracks Dataset' columns)")
     sample.add_argument(
         "--catalog-extra", type=int, default=0, help="songs in the catalog that nobody likes yet (for discover)"
+    )
+    sample.add_argument(
+        "--export-dir",
+        help="also write each person's likes as Spotify's account data export (DIR/NAME/YourLibrary.json)",
     )
     sample.add_argument("-o", "--output", required=True, help="library file to write (JSON)")
     sample.set_defaults(handler=sample_library)

@@ -7,6 +7,7 @@ same rows through the same upserts as the sync.
 from __future__ import annotations
 
 from emulator.library import Library
+from emulator.shapes import isrc
 from taskcode import store
 from taskcode.db import transaction
 from taskcode.items import SavedTrack, TrackRow, parse_timestamp
@@ -55,4 +56,5 @@ def track_row(track: dict) -> TrackRow:
         release_year=int(release[:4]) if release else None,
         duration_ms=track["duration_ms"],
         explicit=track["explicit"],
+        isrc=track.get("isrc") or isrc(track["id"]),
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 
 import numpy as np
 
@@ -69,6 +71,37 @@ def generate(
         likes=likes,
         catalog_only=[t["id"] for t in catalog],
     )
+
+
+EXPORT_FILE = "YourLibrary.json"  # its name inside "Download your data"'s zip, under "Spotify Account Data/"
+
+
+def write_exports(library: Library, folder: Path | str) -> dict[str, Path]:
+    """Each person's likes as Spotify's account data export writes them: FOLDER/NAME/YourLibrary.json.
+
+    The export names each song by its first artist, album, title and URI, and
+    gives no date a song was liked.
+    """
+    written = {}
+    for person in library.people:
+        tracks = []
+        for like in library.likes_of(person.name):
+            track = library.tracks[like.track_id]
+            artists = track.get("artists") or [{}]
+            tracks.append(
+                {
+                    "artist": artists[0].get("name", ""),
+                    "album": (track.get("album") or {}).get("name", ""),
+                    "track": track["name"],
+                    "uri": f"spotify:track:{like.track_id}",
+                }
+            )
+        export = {"tracks": tracks, "albums": [], "shows": [], "episodes": [], "bannedTracks": [], "artists": []}
+        path = Path(folder) / person.name / EXPORT_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(export, ensure_ascii=False, indent=2), encoding="utf-8")
+        written[person.name] = path
+    return written
 
 
 def _check(people: int, tracks: int, overlap: float) -> None:

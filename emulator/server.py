@@ -37,6 +37,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/v1/me/tracks"): Route("tracks", webapi.saved_tracks),
     ("GET", "/v1/audio-features"): Route("audio_features", webapi.audio_features),
     ("GET", "/reccobeats/v1/audio-features"): Route("reccobeats", reccobeats.audio_features),
+    ("GET", "/reccobeats/v1/track"): Route("reccobeats_track", reccobeats.tracks),
     ("POST", "/api/token"): Route("token", accounts.token),
     ("GET", "/authorize"): Route("authorize", accounts.authorize),
 }

@@ -17,73 +17,14 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import psycopg2
 
 from taskcode import __version__, db
+from taskcode.commands import COMMANDS, GROUPS, Arg, OneOf, arg, command, one_of, positive_int
 from taskcode.config import Settings, load_settings
 from taskcode.errors import TaskcodeError, UsageError
 from taskcode.log import setup_logging
-
-# -- the registry -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Arg:
-    """One `add_argument(*flags, **options)`, written beside the handler that reads it."""
-
-    flags: tuple[str, ...]
-    options: dict
-
-
-@dataclass(frozen=True)
-class OneOf:
-    """Options of which at most one may be given."""
-
-    arguments: tuple[Arg, ...]
-
-
-@dataclass(frozen=True)
-class Command:
-    name: str  # "sync", or "db migrate" for an action of a group
-    help: str
-    arguments: tuple[Arg | OneOf, ...]
-    handler: Callable
-    forward: bool = False  # the handler takes the raw arguments, no settings
-
-
-COMMANDS: list[Command] = []
-GROUPS = {"db": "database maintenance", "model": "the model registry"}
-
-
-def arg(*flags: str, **options) -> Arg:
-    return Arg(flags, options)
-
-
-def one_of(*arguments: Arg) -> OneOf:
-    return OneOf(arguments)
-
-
-def command(name: str, help: str, *arguments: Arg | OneOf, forward: bool = False):
-    """Register the decorated handler as `python -m taskcode NAME`, with these options."""
-
-    def register(handler: Callable) -> Callable:
-        COMMANDS.append(Command(name, help, arguments, handler, forward))
-        return handler
-
-    return register
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
 
 # -- the pipeline, in its order -------------------------------------------------
 
@@ -148,6 +89,35 @@ def cmd_authorize(settings: Settings, args) -> int:
     print(
         f"authorized {args.user}: Spotify user {profile.get('id')} ({profile.get('display_name') or 'no display name'})"
     )
+    return 0
+
+
+@command(
+    "import",
+    "a person's liked songs from Spotify's account data export (no developer app needed)",
+    arg("--user", required=True, help="the person's name (new or existing)"),
+    arg("path", metavar="PATH", help="YourLibrary.json, or the export's zip that holds it"),
+)
+def cmd_import(settings: Settings, args) -> int:
+    from taskcode.importer import format_result, import_export
+
+    with db.migrated(settings) as conn:
+        result = import_export(conn, args.user, args.path)
+    print(format_result(result))
+    return 0
+
+
+@command(
+    "person remove",
+    "delete a person, their likes and everything derived for them",
+    arg("name", metavar="NAME", help="the person to remove"),
+)
+def cmd_person_remove(settings: Settings, args) -> int:
+    from taskcode.people import format_removal, remove_person
+
+    with db.migrated(settings) as conn, db.transaction(conn) as cur:
+        removal = remove_person(cur, args.name)
+    print(format_removal(removal))
     return 0
 
 
@@ -240,7 +210,7 @@ def cmd_predict(settings: Settings, args) -> int:
     "discover",
     "catalog songs a person has not liked, ranked by the champion (needs paths.catalog_csv)",
     arg("--user", required=True, help="the person to find songs for"),
-    arg("--top", type=_positive_int, default=10, help="how many songs (default 10)"),
+    arg("--top", type=positive_int, default=10, help="how many songs (default 10)"),
     arg("--json", action="store_true", help="print JSON"),
 )
 def cmd_discover(settings: Settings, args) -> int:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from taskcode import db, runs, schema, store
+from taskcode import db, runs, schema, store, trackinfo
 from taskcode.config import Settings
 from taskcode.errors import TaskcodeError
 from taskcode.retry import ApiError, HTTPFailure, MalformedAnswer, RetryPolicy
@@ -141,13 +141,16 @@ class ReccoBeatsSource:
 class CsvSource:
     name, batch_size = "csv", 5000
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, conn):
         from taskcode.catalog import read_catalog
 
-        self.catalog = read_catalog(settings.paths.catalog_csv)
+        self.catalog, self.conn = read_catalog(settings.paths.catalog_csv), conn
 
     def fetch(self, track_ids: list[str], summary: FeatureSummary) -> dict[str, dict]:
-        rows = self.catalog.loc[self.catalog.index.intersection(track_ids)]
+        from taskcode.catalog import catalog_rows
+
+        with db.transaction(self.conn) as cur:
+            rows = catalog_rows(self.catalog, track_ids, trackinfo.isrcs_of(cur, track_ids))
         found = {}
         for track_id, raw in zip(rows.index, rows.to_dict("records")):
             row = feature_row(track_id, self.name, raw)
@@ -196,7 +199,7 @@ def _open_source(name: str, settings: Settings, conn, person, counter: CallCount
         return SpotifySource(client_for(settings, conn, person, counter=counter, policy=policy))
     if name == "reccobeats":
         return ReccoBeatsSource(settings, counter.session(), policy)
-    return CsvSource(settings)
+    return CsvSource(settings, conn)
 
 
 def run(settings: Settings, conn) -> FeatureSummary:
@@ -213,6 +216,7 @@ def fetch_missing(
     """Features for every track that has none (each batch committed as it arrives)."""
     counter = counter or CallCounter()
     policy = policy or RetryPolicy(settings.spotify)
+    trackinfo.fill_missing(settings, conn, counter=counter, policy=policy)  # first: ISRCs let the catalog match
     summary = FeatureSummary()
     with db.transaction(conn) as cur:
         wanted = store.tracks_without_features(cur, settings.features.retry_unknown_after_days)

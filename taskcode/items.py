@@ -17,6 +17,8 @@ SPOTIFY_ID = re.compile(r"^[0-9A-Za-z]{22}$")
 _TRACK_REF = re.compile(
     r"^(?:spotify:track:|https?://open\.spotify\.com/(?:intl-[a-z-]+/)?track/)?([0-9A-Za-z]{22})(?:[?#/].*)?$"
 )
+# An ISRC: country, registrant, year, serial (12 characters; written with or without hyphens).
+_ISRC = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class TrackRow:
     release_year: int | None = None
     duration_ms: int | None = None
     explicit: bool | None = None
+    isrc: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ def parse_track(track: dict) -> TrackRow | None:
     artists = [a for a in track.get("artists") or [] if isinstance(a, dict)]
     album = track.get("album") if isinstance(track.get("album"), dict) else {}
     release_date = _text(album.get("release_date"))
+    external = track.get("external_ids") if isinstance(track.get("external_ids"), dict) else {}
     return TrackRow(
         track_id=track_id,
         name=_text(track.get("name")),
@@ -80,6 +84,7 @@ def parse_track(track: dict) -> TrackRow | None:
         release_year=_year(release_date),
         duration_ms=_int(track.get("duration_ms")),
         explicit=track.get("explicit") if isinstance(track.get("explicit"), bool) else None,
+        isrc=isrc_from(external.get("isrc")),
     )
 
 
@@ -97,6 +102,14 @@ def track_id_from(reference: str) -> str | None:
     """A track id from an id, a spotify:track: URI or an open.spotify.com URL."""
     match = _TRACK_REF.match(reference.strip())
     return match.group(1) if match else None
+
+
+def isrc_from(value) -> str | None:
+    """A normalised ISRC ("USRC17607839"), or None for anything that is not one."""
+    if not isinstance(value, str):
+        return None
+    text = value.replace("-", "").strip().upper()
+    return text if _ISRC.match(text) else None
 
 
 def _text(value) -> str | None:

@@ -117,18 +117,20 @@ ON CONFLICT (track_id) DO UPDATE SET
     release_year = COALESCE(EXCLUDED.release_year, tracks.release_year),
     duration_ms = COALESCE(EXCLUDED.duration_ms, tracks.duration_ms),
     explicit = COALESCE(EXCLUDED.explicit, tracks.explicit),
+    isrc = COALESCE(EXCLUDED.isrc, tracks.isrc),
     updated_at = now()
-WHERE (tracks.name, tracks.album_id, tracks.duration_ms, tracks.explicit, tracks.artists)
+WHERE (tracks.name, tracks.album_id, tracks.duration_ms, tracks.explicit, tracks.artists, tracks.isrc)
       IS DISTINCT FROM
       (COALESCE(EXCLUDED.name, tracks.name), COALESCE(EXCLUDED.album_id, tracks.album_id),
        COALESCE(EXCLUDED.duration_ms, tracks.duration_ms),
        COALESCE(EXCLUDED.explicit, tracks.explicit),
-       CASE WHEN cardinality(EXCLUDED.artists) > 0 THEN EXCLUDED.artists ELSE tracks.artists END)
+       CASE WHEN cardinality(EXCLUDED.artists) > 0 THEN EXCLUDED.artists ELSE tracks.artists END,
+       COALESCE(EXCLUDED.isrc, tracks.isrc))
 """
 
 
-def upsert_tracks(cur, rows: Iterable[TrackRow]) -> None:
-    """Insert new tracks; fill in fields a later answer knows (never blank them)."""
+def upsert_tracks(cur, rows: Iterable[TrackRow], *, only_new: bool = False) -> None:
+    """Insert new tracks; fill in fields a later answer knows (never blank them), unless `only_new`."""
     unique = {row.track_id: row for row in rows}
     values = [
         (
@@ -142,6 +144,7 @@ def upsert_tracks(cur, rows: Iterable[TrackRow]) -> None:
             r.release_year,
             r.duration_ms,
             r.explicit,
+            r.isrc,
         )
         for _, r in sorted(unique.items())  # one lock order for every writer: see the module docstring
     ]
@@ -152,22 +155,22 @@ def upsert_tracks(cur, rows: Iterable[TrackRow]) -> None:
         "tracks_incoming",
         """track_id text, name text, artists text[], artist_ids text[],
            album_id text, album_name text, release_date text, release_year integer,
-           duration_ms integer, explicit boolean""",
+           duration_ms integer, explicit boolean, isrc text""",
         values,
     )
     cur.execute(
         """INSERT INTO tracks (track_id, name, artists, artist_ids, album_id, album_name,
-                               release_date, release_year, duration_ms, explicit)
+                               release_date, release_year, duration_ms, explicit, isrc)
            SELECT track_id, name, artists, artist_ids, album_id, album_name,
-                  release_date, release_year, duration_ms, explicit
+                  release_date, release_year, duration_ms, explicit, isrc
              FROM tracks_incoming ORDER BY track_id
         """
-        + TRACK_CONFLICT_RULES
+        + ("ON CONFLICT (track_id) DO NOTHING" if only_new else TRACK_CONFLICT_RULES)
     )
 
 
-def upsert_likes(cur, person_id: int, saved: Iterable[SavedTrack]) -> int:
-    """Store likes (tracks must exist); returns how many are new or came back."""
+def upsert_likes(cur, person_id: int, saved: Iterable[SavedTrack], *, source: str = "spotify") -> int:
+    """Store likes (tracks must exist); returns how many are new or came back (an export's keep their date)."""
     unique = {s.track.track_id: s.added_at for s in saved}
     if not unique:
         return 0
@@ -177,13 +180,15 @@ def upsert_likes(cur, person_id: int, saved: Iterable[SavedTrack]) -> int:
         "track_id text, added_at timestamptz",
         [(track_id, added_at.isoformat()) for track_id, added_at in unique.items()],
     )
+    dated = "" if source == "export" else " OR likes.added_at <> EXCLUDED.added_at"
     cur.execute(
-        """INSERT INTO likes (person_id, track_id, added_at)
-           SELECT %s, track_id, added_at FROM likes_incoming ORDER BY track_id
+        """INSERT INTO likes (person_id, track_id, added_at, source)
+           SELECT %s, track_id, added_at, %s FROM likes_incoming ORDER BY track_id
            ON CONFLICT (person_id, track_id) DO UPDATE
-              SET added_at = EXCLUDED.added_at, removed_at = NULL
-            WHERE likes.removed_at IS NOT NULL OR likes.added_at <> EXCLUDED.added_at""",
-        (person_id,),
+              SET added_at = EXCLUDED.added_at, removed_at = NULL, source = EXCLUDED.source
+            WHERE likes.removed_at IS NOT NULL"""
+        + dated,
+        (person_id, source),
     )
     return cur.rowcount  # rows inserted or updated; unchanged likes are not counted
 

@@ -50,3 +50,27 @@ def synced(authorized):
     """Authorized and synced once (likes and features)."""
     sync.run(authorized["settings"], authorized["conn"])
     return authorized
+
+
+SMALL_MODEL = """
+model:
+  hidden_layers: [16, 8]
+  epochs: 30
+  patience: 3
+map:
+  n_iter: 250
+"""
+
+
+@pytest.fixture
+def three_people(emulator_settings, write_config):
+    """alice and bob authorized with the emulator, carol not (she comes by her data export); a small model."""
+    from emulator.sample import write_exports
+
+    write_config(emulator_settings["config"].read_text() + SMALL_MODEL)
+    settings = load_settings()
+    emu, conn = emulator_settings["emulator"], emulator_settings["conn"]
+    for name in ("alice", "bob"):
+        authorize(settings, conn, name, refresh_token=emu.refresh_token(name))
+    exports = write_exports(emu.library, emulator_settings["config"].parent.parent / "exports")
+    return {**emulator_settings, "settings": settings, "exports": exports}

@@ -16,6 +16,8 @@ from tests.conftest import run_cli
 PIPELINE_ORDER = [
     "db",
     "authorize",
+    "import",
+    "person",
     "sync",
     "features",
     "train",
