@@ -79,12 +79,13 @@ class EndpointFaults:
 
 
 class Faults:
-    """Every endpoint's faults, and whether /v1/audio-features is gone (the 2024 deprecation)."""
+    """Every endpoint's faults, and whether /v1/audio-features is gone (as for every development-mode app)."""
 
-    def __init__(self, lock: threading.RLock):
+    def __init__(self, lock: threading.RLock, *, audio_features_gone: bool = True):
         self._lock = lock
         self._by_endpoint = {endpoint: EndpointFaults() for endpoint in ENDPOINTS}
-        self.audio_features_gone = False
+        self._audio_features_gone_by_default = audio_features_gone
+        self.audio_features_gone = audio_features_gone
 
     def of(self, endpoint: str) -> EndpointFaults:
         """The faults of one endpoint; an unknown key is a DataError (it validates admin input too)."""
@@ -126,4 +127,4 @@ class Faults:
     def clear(self) -> None:
         with self._lock:
             self._by_endpoint = {endpoint: EndpointFaults() for endpoint in ENDPOINTS}
-            self.audio_features_gone = False
+            self.audio_features_gone = self._audio_features_gone_by_default
