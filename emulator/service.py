@@ -153,6 +153,10 @@ class Emulator:
         """The next `count` calls answer a server error (a burst of 503s, a proxy's HTML 502...)."""
         self.faults.fail(endpoint, status, count, html)
 
+    def refuse(self, endpoint: str, status: int = 400, count: int = 1) -> None:
+        """The next `count` calls answer a client error (400, 403, 404…): a definite no, not worth retrying."""
+        self.faults.refuse(endpoint, status, count)
+
     def malformed(self, endpoint: str, count: int = 1) -> None:
         """The next `count` successful answers carry a truncated JSON body."""
         self.faults.malformed(endpoint, count)

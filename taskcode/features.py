@@ -134,9 +134,7 @@ class SpotifySource:
     def _current_client(self) -> SpotifyClient:
         while self._client is None:
             if not self._people:
-                raise AuthorizationError(
-                    "Spotify audio features: nobody's Spotify authorization works (" + "; ".join(self.notes) + ")"
-                )
+                raise AuthorizationError("Spotify audio features: nobody's Spotify authorization works")
             person = self._people.pop(0)
             try:
                 self._client = self._open_client(person)
@@ -329,19 +327,20 @@ def _fetch_from(source, track_ids: list[str], conn, summary: FeatureSummary) -> 
 
 def _note_outcome(settings: Settings, conn, source, asked: _Asked, summary: FeatureSummary) -> None:
     """The source's line in the summary (and the log); a source gone for good rests for a while."""
-    notes = "".join(f" ({note})" for note in source.notes)
+    notes = f" ({'; '.join(source.notes)})" if source.notes else ""
     exc = asked.stopped
     if exc is None:
         summary.sources[source.name] = f"ok: {asked.found} found{notes}"
         return
-    summary.unavailable[source.name] = str(exc)
     if isinstance(exc, SourceUnavailable):
         log.warning(DEPRECATION.format(fallback=_next_source_name(settings, source.name)))
         _rest(settings, conn, source.name, str(exc))
+        summary.unavailable[source.name] = str(exc)
         summary.sources[source.name] = f"unavailable, resting: {exc}"
         return
+    summary.unavailable[source.name] = f"{exc}{notes}"
     summary.sources[source.name] = f"failed after {asked.found} found: {exc}{notes}"
-    log.warning("features: %s failed, asking the next source: %s", source.name, exc)
+    log.warning("features: %s failed, asking the next source: %s%s", source.name, exc, notes)
 
 
 def _end_incomplete(summary: FeatureSummary, failures: dict[str, Exception]) -> None:

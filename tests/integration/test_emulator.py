@@ -559,6 +559,17 @@ def test_unregistered_user_is_refused(emulator, sample_library):
     assert bob.current_user()["id"] == sample_library.person("bob").user_id
 
 
+def test_refuse_answers_client_errors_then_serves_again(emulator):
+    url = f"{emulator.reccobeats_base}/audio-features"
+    emulator.refuse("reccobeats", status=403, count=2)
+    answers = [requests.get(url, params={"ids": "0" * 22}) for _ in range(3)]
+    assert [a.status_code for a in answers] == [403, 403, 200]
+    assert answers[0].json() == {"error": {"status": 403, "message": "Forbidden"}}
+    for status in (429, 503):
+        with pytest.raises(DataError, match="4xx client error other than 429"):
+            emulator.refuse("reccobeats", status=status)
+
+
 def test_fault_switches_check_their_arguments(emulator):
     with pytest.raises(DataError, match="no endpoint 'playlists'"):
         emulator.fail("playlists")
