@@ -34,6 +34,7 @@ FAULT_ACTIONS: dict[str, FaultAction] = {
         ("endpoint",), ("every", "retry_after", "reason", "times"), lambda emu, args: emu.rate_limit(**args)
     ),
     "fail": FaultAction(("endpoint",), ("status", "count", "html"), lambda emu, args: emu.fail(**args)),
+    "refuse": FaultAction(("endpoint",), ("status", "count"), lambda emu, args: emu.refuse(**args)),
     "malformed": FaultAction(("endpoint",), ("count",), lambda emu, args: emu.malformed(**args)),
     "reset_connections": FaultAction(("endpoint",), ("count",), lambda emu, args: emu.reset_connections(**args)),
     "latency": FaultAction(("endpoint", "seconds"), (), lambda emu, args: emu.latency(**args)),

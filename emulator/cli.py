@@ -24,7 +24,9 @@ def serve(args: argparse.Namespace) -> int:
     library = Library.load(args.library)
     secret = os.environ.get("SPOTIFY_CLIENT_SECRET")
     client_id = args.client_id or os.environ.get("SPOTIFY_CLIENT_ID")
-    emu = Emulator(library, client_id=client_id, client_secret=secret, port=args.port)
+    emu = Emulator(
+        library, client_id=client_id, client_secret=secret, port=args.port, extended_quota=args.extended_quota
+    )
     try:
         emu.start()
     except OSError as exc:
@@ -32,7 +34,8 @@ def serve(args: argparse.Namespace) -> int:
     with emu:
         print(
             f"Spotify emulator serving {args.library} ({len(library.people)} people, "
-            f"{len(library.likes)} likes) at {emu.url}"
+            f"{len(library.likes)} likes) at {emu.url}, as "
+            + ("an extended-quota app" if args.extended_quota else "a development-mode app (/audio-features: 403)")
         )
         _print_environment(emu, secret)
         print(f"People and their refresh tokens: GET {emu.url}/admin/people. Ctrl-C stops it.", flush=True)
@@ -97,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--client-id",
         help="the app's client id (default: $SPOTIFY_CLIENT_ID or random);"
         " the secret comes from $SPOTIFY_CLIENT_SECRET",
+    )
+    serving.add_argument(
+        "--extended-quota",
+        action="store_true",
+        help="serve /audio-features, as Spotify does for extended-quota apps only"
+        " (default: 403, as for every development-mode app since 2026-03-09)",
     )
     serving.set_defaults(handler=serve)
 

@@ -1,4 +1,4 @@
-"""Faults switched on per endpoint: rate limits, bursts of 5xx, malformed bodies, resets, latency, the 403.
+"""Faults switched on per endpoint: rate limits, 5xx bursts, 4xx refusals, malformed bodies, resets, latency, the 403.
 
 A client is only as good as the faults it has met; each of these is one the
 real services produce.
@@ -7,6 +7,7 @@ real services produce.
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import math
 import threading
 
@@ -57,6 +58,8 @@ class EndpointFaults:
     failures: int = 0
     failure_status: int = 503
     failure_html: bool = False
+    refusals: int = 0
+    refusal_status: int = 400
     malformed: int = 0
     rate_limit: RateLimit | None = None
 
@@ -68,6 +71,9 @@ class EndpointFaults:
         if self.failures:
             self.failures -= 1
             return server_error(self.failure_status, self.failure_html)
+        if self.refusals:
+            self.refusals -= 1
+            return error(self.refusal_status, http.client.responses.get(self.refusal_status, "Client Error"))
         return self.rate_limit.check(now) if self.rate_limit else None
 
     def after(self, answer: Answer) -> Answer:
@@ -79,12 +85,13 @@ class EndpointFaults:
 
 
 class Faults:
-    """Every endpoint's faults, and whether /v1/audio-features is gone (the 2024 deprecation)."""
+    """Every endpoint's faults, and whether /v1/audio-features is gone (as for every development-mode app)."""
 
-    def __init__(self, lock: threading.RLock):
+    def __init__(self, lock: threading.RLock, *, audio_features_gone: bool = True):
         self._lock = lock
         self._by_endpoint = {endpoint: EndpointFaults() for endpoint in ENDPOINTS}
-        self.audio_features_gone = False
+        self._audio_features_gone_by_default = audio_features_gone
+        self.audio_features_gone = audio_features_gone
 
     def of(self, endpoint: str) -> EndpointFaults:
         """The faults of one endpoint; an unknown key is a DataError (it validates admin input too)."""
@@ -107,6 +114,13 @@ class Faults:
             faults = self.of(endpoint)
             faults.failures, faults.failure_status, faults.failure_html = count, status, html
 
+    def refuse(self, endpoint: str, status: int = 400, count: int = 1) -> None:
+        if not 400 <= status <= 499 or status == 429:
+            raise DataError(f"refuse: status must be a 4xx client error other than 429 (rate_limit), not {status}")
+        with self._lock:
+            faults = self.of(endpoint)
+            faults.refusals, faults.refusal_status = count, status
+
     def malformed(self, endpoint: str, count: int = 1) -> None:
         with self._lock:
             self.of(endpoint).malformed = count
@@ -126,4 +140,4 @@ class Faults:
     def clear(self) -> None:
         with self._lock:
             self._by_endpoint = {endpoint: EndpointFaults() for endpoint in ENDPOINTS}
-            self.audio_features_gone = False
+            self.audio_features_gone = self._audio_features_gone_by_default

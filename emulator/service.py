@@ -29,15 +29,18 @@ class Emulator:
         client_secret: str | None = None,
         access_token_ttl: int = 3600,
         port: int = 0,
+        extended_quota: bool = False,
     ):
+        """`extended_quota`: an app Spotify still serves /audio-features to; by default a development-mode one."""
         self.library = library
+        self.extended_quota = extended_quota
         self.client_id = client_id or secrets.token_hex(16)
         self.client_secret = client_secret or secrets.token_hex(16)
         self.port = port
         self.lock = threading.RLock()  # the one lock: every read and change of the parts below
         self.accounts = Accounts(library, self.lock, self.client_id, self.client_secret, access_token_ttl)
         self.likes = Likes(library, self.lock)
-        self.faults = Faults(self.lock)
+        self.faults = Faults(self.lock, audio_features_gone=not extended_quota)
         self.request_log = RequestLog(self.lock)
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
@@ -150,6 +153,10 @@ class Emulator:
         """The next `count` calls answer a server error (a burst of 503s, a proxy's HTML 502...)."""
         self.faults.fail(endpoint, status, count, html)
 
+    def refuse(self, endpoint: str, status: int = 400, count: int = 1) -> None:
+        """The next `count` calls answer a client error (400, 403, 404…): a definite no, not worth retrying."""
+        self.faults.refuse(endpoint, status, count)
+
     def malformed(self, endpoint: str, count: int = 1) -> None:
         """The next `count` successful answers carry a truncated JSON body."""
         self.faults.malformed(endpoint, count)
@@ -163,11 +170,14 @@ class Emulator:
         self.faults.latency(endpoint, seconds)
 
     def deprecate_audio_features(self, on: bool = True) -> None:
-        """/v1/audio-features answers 403 without a message, as it does for apps made after 2024-11-27."""
+        """/v1/audio-features answers 403 without a message, as for every development-mode app (off: served)."""
         self.faults.deprecate_audio_features(on)
 
     def clear_faults(self) -> None:
-        """Switch every fault off and re-register everyone (revoked tokens stay revoked)."""
+        """Switch every fault off and re-register everyone (revoked tokens stay revoked).
+
+        /v1/audio-features goes back to what the app's kind gets: 403 unless it has extended quota.
+        """
         with self.lock:
             self.faults.clear()
             self.accounts.unregistered.clear()

@@ -72,7 +72,7 @@ def _served(emu: Emulator, track: str | dict | None) -> dict | None:
 
 
 def audio_features(emu: Emulator, call: Call) -> Answer:
-    """Gone for apps made after 2024-11-27 (`deprecate_audio_features`); kept for the older ones."""
+    """Gone for every development-mode app since 2026-03-09; served to extended-quota apps only."""
     emu.accounts.authenticate(call, registered=False)
     if emu.faults.audio_features_gone:
         return error(403)  # exactly {"error":{"status":403}}: no message, as Spotify sends it

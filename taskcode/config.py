@@ -253,7 +253,7 @@ class SpotifySettings:
 
 @dataclass(frozen=True)
 class FeatureSettings:
-    sources: tuple[str, ...] = setting(list(FEATURE_SOURCES), _sources)
+    sources: tuple[str, ...] = setting(["reccobeats", "csv"], _sources)
     reccobeats_api_base: str = setting("https://api.reccobeats.com/v1", _url, env="RECCOBEATS_API_BASE")
     retry_unknown_after_days: float = setting(7, _Number(low=0))
     columns: dict[str, str] = setting(DEFAULT_FEATURE_COLUMNS, _columns)

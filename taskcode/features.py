@@ -1,31 +1,42 @@
-"""Audio features for tracks that have none yet, from the configured sources.
+"""Audio features for tracks that have none yet, from the configured sources in order.
 
-Spotify's `/audio-features` answers 403 to apps created after 2024-11-27, so
-features may come from elsewhere; the sources are tried in the configured
-order, each for the tracks the previous ones did not know:
+Spotify's `/audio-features` answers 403 to every development-mode app, so the
+default order is ReccoBeats (40 ids a call, no key), then a local catalog file
+in the public "Spotify Tracks Dataset" columns; Spotify (100 ids a call, with
+the token of any person whose authorization works) only when configured.
+Each source is asked for the tracks the previous ones did not know.
 
-- `spotify`: `/audio-features`, 100 ids a call;
-- `reccobeats`: the ReccoBeats API, 40 ids a call, no key;
-- `csv`: a local catalog file in the public "Spotify Tracks Dataset" columns.
+No source or person can stop the stage: an authorization failure, a 4xx, a
+5xx after retries, a `Retry-After` over the cap or a `QUOTA_EXCEEDED` ends
+that source for this run and the next one is asked. Each batch is stored as
+it arrives; the summary's `sources` says what each source did. If tracks are
+left that a failed source never saw, one line says so, and a cause waiting
+cures (5xx, rate limit, quota) fails the stage with `Incomplete`, a
+`RetryLater` (exit 75), so that the scheduler runs it again soon; any other
+cause (a 4xx, nobody's token works) does not: asking again at once would get
+the same answer, and the next night asks again.
 
-Each track is fetched once, however many people like it, and the source is
-stored beside its features. A track no source knows is asked about again
-only after `features.retry_unknown_after_days`, not every night.
+Spotify's 403 is said once in plain words and rests that source for
+`features.retry_unknown_after_days`. Each track is fetched once, however many
+people like it. A track every source saw and none knew is asked again only
+after `features.retry_unknown_after_days`, not every night.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import requests
 
 from taskcode import db, runs, schema, store, trackinfo
 from taskcode.config import Settings
-from taskcode.errors import TaskcodeError
-from taskcode.retry import ApiError, HTTPFailure, MalformedAnswer, RetryPolicy
+from taskcode.errors import AuthorizationError, RetryLater, SpotifyError, TaskcodeError
+from taskcode.retry import ApiError, RetryPolicy
 from taskcode.spotify import CallCounter, SpotifyClient, client_for
 
 log = logging.getLogger(__name__)
@@ -34,7 +45,8 @@ _MEASURES = tuple(name for name in schema.SOURCE_FEATURES if schema.BY_NAME[name
 _SPOTIFY_TRACK_URL = re.compile(r"/track/([0-9A-Za-z]{22})")
 DEPRECATION = (
     "Spotify's /audio-features answers 403 for this app: Spotify removed the endpoint for apps "
-    "created after 27 November 2024. Using {fallback} instead."
+    "created after 27 November 2024 and, since 9 March 2026, for every development-mode app; only "
+    "extended-quota apps still get answers. Asking {fallback} instead."
 )
 
 
@@ -42,22 +54,28 @@ class SourceUnavailable(Exception):
     """The source refuses us for good (not a passing fault): skip it for a while."""
 
 
+class Incomplete(RetryLater):
+    """A source ended for a cause that waiting cures, and tracks it was not asked about wait: run again later."""
+
+    def __init__(self, message: str, summary: FeatureSummary):
+        super().__init__(message)
+        self.summary = summary
+
+
 @dataclass
 class FeatureSummary:
+    """What the stage did; `sources` holds one readable outcome per configured source, in order."""
+
     wanted: int = 0
     found: dict[str, int] = field(default_factory=dict)
-    unknown: int = 0
-    unavailable: dict[str, str] = field(default_factory=dict)
+    unknown: int = 0  # asked of every source, known to none: remembered as misses
+    waiting: int = 0  # not found, and a source that failed was not asked about them: asked next run
+    sources: dict[str, str] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)  # why each skipped or failed source did not help
     malformed: int = 0
 
     def as_dict(self) -> dict:
-        return {
-            "wanted": self.wanted,
-            "found": self.found,
-            "unknown": self.unknown,
-            "unavailable": self.unavailable,
-            "malformed": self.malformed,
-        }
+        return dataclasses.asdict(self)
 
 
 # -- turning answers into rows ---------------------------------------------------
@@ -76,20 +94,18 @@ def feature_row(track_id: str, source: str, raw: dict) -> dict | None:
 
 
 class SpotifySource:
+    """`/audio-features` with the first person's token that works; one person's failure moves to the next."""
+
     name, batch_size = "spotify", 100
 
-    def __init__(self, client: SpotifyClient):
-        self.client = client
+    def __init__(self, people: list[store.PersonRecord], open_client: Callable[[store.PersonRecord], SpotifyClient]):
+        self._people, self._open_client = list(people), open_client
+        self._client: SpotifyClient | None = None
+        self.notes: list[str] = []  # whose authorization failed, and why
 
     def fetch(self, track_ids: list[str], summary: FeatureSummary) -> dict[str, dict]:
-        try:
-            answer = self.client.audio_features(track_ids)
-        except ApiError as exc:
-            if exc.status == 403:
-                raise SourceUnavailable("403 from /audio-features (removed for new apps)") from None
-            raise
         found = {}
-        for track_id, raw in zip(track_ids, answer):
+        for track_id, raw in zip(track_ids, self._ask(track_ids)):
             if raw is None:
                 continue
             row = feature_row(track_id, self.name, raw) if isinstance(raw, dict) else None
@@ -99,9 +115,37 @@ class SpotifySource:
                 found[track_id] = row
         return found
 
+    def _ask(self, track_ids: list[str]) -> list:
+        while True:
+            client = self._current_client()
+            try:
+                return client.audio_features(track_ids)
+            except AuthorizationError as exc:
+                log.warning("Spotify audio features: %s; asking with the next person's token", exc)
+                self.notes.append(str(exc))
+                self._client = None
+            except ApiError as exc:
+                if exc.status == 403:
+                    raise SourceUnavailable(
+                        "403 from Spotify's /audio-features (gone for every development-mode app)"
+                    ) from None
+                raise
+
+    def _current_client(self) -> SpotifyClient:
+        while self._client is None:
+            if not self._people:
+                raise AuthorizationError("Spotify audio features: nobody's Spotify authorization works")
+            person = self._people.pop(0)
+            try:
+                self._client = self._open_client(person)
+            except AuthorizationError as exc:
+                self.notes.append(str(exc))
+        return self._client
+
 
 class ReccoBeatsSource:
     name, batch_size = "reccobeats", 40
+    notes: tuple[str, ...] = ()
 
     def __init__(self, settings: Settings, session: requests.Session, policy: RetryPolicy):
         self.url = settings.features.reccobeats_api_base + "/audio-features"
@@ -109,9 +153,17 @@ class ReccoBeatsSource:
         self.timeout = settings.spotify.timeout_seconds
 
     def fetch(self, track_ids: list[str], summary: FeatureSummary) -> dict[str, dict]:
-        answer = self.policy.call("ReccoBeats audio features", self._get, track_ids)
+        content = self.policy.call(
+            "ReccoBeats audio features",
+            trackinfo.get_content,
+            self.session,
+            self.url,
+            track_ids,
+            self.timeout,
+            service="ReccoBeats",
+        )
         found = {}
-        for raw in answer["content"]:
+        for raw in content:
             # ReccoBeats has ids of its own; Spotify's is only inside `href`.
             match = _SPOTIFY_TRACK_URL.search(str(raw.get("href", ""))) if isinstance(raw, dict) else None
             row = feature_row(match.group(1), self.name, raw) if match else None
@@ -121,25 +173,10 @@ class ReccoBeatsSource:
                 found[row["track_id"]] = row
         return found
 
-    def _get(self, track_ids: list[str]) -> dict:
-        response = self.session.get(self.url, params={"ids": ",".join(track_ids)}, timeout=self.timeout)
-        if response.status_code >= 400:
-            raise HTTPFailure(
-                response.status_code,
-                f"ReccoBeats answered {response.status_code}",
-                retry_after=_retry_after(response),
-            )
-        try:
-            answer = response.json()
-        except ValueError:
-            raise MalformedAnswer("ReccoBeats answered something that is not JSON") from None
-        if not isinstance(answer, dict) or not isinstance(answer.get("content"), list):
-            raise MalformedAnswer("ReccoBeats answered JSON without a content list")
-        return answer
-
 
 class CsvSource:
     name, batch_size = "csv", 5000
+    notes: tuple[str, ...] = ()
 
     def __init__(self, settings: Settings, conn):
         from taskcode.catalog import read_catalog
@@ -161,22 +198,16 @@ class CsvSource:
         return found
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    from taskcode.retry import parse_retry_after
-
-    return parse_retry_after(response.headers.get("Retry-After"))
-
-
 # -- the stage ------------------------------------------------------------------------
 
 
-def source_plan(settings: Settings, resting: dict[str, str], spotify_person) -> list[tuple[str, str | None]]:
+def source_plan(settings: Settings, resting: dict[str, str], spotify_people: list) -> list[tuple[str, str | None]]:
     """The configured sources in order, each with the reason it cannot run now (None: it can)."""
     plan = []
     for name in settings.features.sources:
         if name in resting:
             reason = resting[name]
-        elif name == "spotify" and spotify_person is None:
+        elif name == "spotify" and not spotify_people:
             reason = "nobody has authorized Spotify yet"
         elif name == "csv" and settings.paths.catalog_csv is None:
             reason = "no catalog file configured (paths.catalog_csv)"
@@ -186,17 +217,17 @@ def source_plan(settings: Settings, resting: dict[str, str], spotify_person) -> 
     return plan
 
 
-def _source_state(settings: Settings, conn) -> tuple[dict[str, str], store.PersonRecord | None]:
-    """The sources resting after a refusal, and whose token asks Spotify (when it is a source)."""
+def _source_state(settings: Settings, conn) -> tuple[dict[str, str], list[store.PersonRecord]]:
+    """The sources resting after a refusal, and whose tokens may ask Spotify (when it is a source)."""
     with db.transaction(conn) as cur:
         resting = store.resting_sources(cur)
         authorized = [p for p in store.get_people(cur) if p.has_token] if "spotify" in settings.features.sources else []
-    return resting, (authorized[0] if authorized else None)
+    return resting, authorized
 
 
-def _open_source(name: str, settings: Settings, conn, person, counter: CallCounter, policy: RetryPolicy):
+def _open_source(name: str, settings: Settings, conn, people, counter: CallCounter, policy: RetryPolicy):
     if name == "spotify":
-        return SpotifySource(client_for(settings, conn, person, counter=counter, policy=policy))
+        return SpotifySource(people, lambda person: client_for(settings, conn, person, counter=counter, policy=policy))
     if name == "reccobeats":
         return ReccoBeatsSource(settings, counter.session(), policy)
     return CsvSource(settings, conn)
@@ -205,7 +236,11 @@ def _open_source(name: str, settings: Settings, conn, person, counter: CallCount
 def run(settings: Settings, conn) -> FeatureSummary:
     """The features stage on its own (the `features` command, the nightly task), with its `runs` row."""
     with runs.recorded(conn, "features") as record:
-        summary = fetch_missing(settings, conn)
+        try:
+            summary = fetch_missing(settings, conn)
+        except Incomplete as exc:
+            record.summary = exc.summary.as_dict()
+            raise
         record.summary = summary.as_dict()
     return summary
 
@@ -213,7 +248,11 @@ def run(settings: Settings, conn) -> FeatureSummary:
 def fetch_missing(
     settings: Settings, conn, *, counter: CallCounter | None = None, policy: RetryPolicy | None = None
 ) -> FeatureSummary:
-    """Features for every track that has none (each batch committed as it arrives)."""
+    """Features for every track that has none (each batch committed as it arrives).
+
+    Raises Incomplete (a RetryLater) after every source had its turn, when one ended for a
+    passing cause and tracks it was not asked about are still without features.
+    """
     counter = counter or CallCounter()
     policy = policy or RetryPolicy(settings.spotify)
     trackinfo.fill_missing(settings, conn, counter=counter, policy=policy)  # first: ISRCs let the catalog match
@@ -223,25 +262,26 @@ def fetch_missing(
     summary.wanted = len(wanted)
     if not wanted:
         return summary
-    remaining = list(wanted)
-    resting, person = _source_state(settings, conn)
-    for name, reason in source_plan(settings, resting, person):
+    remaining, not_asked, failures = list(wanted), set(), {}
+    resting, people = _source_state(settings, conn)
+    for name, reason in source_plan(settings, resting, people):
         if reason is not None:
+            summary.sources[name] = f"skipped: {reason}"
             summary.unavailable[name] = reason
-            continue
-        if not remaining:
-            break
-        source = _open_source(name, settings, conn, person, counter, policy)
-        try:
-            remaining = _fetch_from(source, remaining, conn, summary)
-        except SourceUnavailable as exc:
-            fallback = _next_source_name(settings, source.name)
-            log.warning(DEPRECATION.format(fallback=fallback) if source.name == "spotify" else f"{source.name}: {exc}")
-            summary.unavailable[source.name] = str(exc)
-            _rest(settings, conn, source.name, str(exc))
+        elif not remaining:
+            summary.sources[name] = "not asked: every track was found before"
+        else:
+            source = _open_source(name, settings, conn, people, counter, policy)
+            asked = _fetch_from(source, remaining, conn, summary)
+            remaining = asked.missing
+            not_asked |= asked.not_asked
+            _note_outcome(settings, conn, source, asked, summary)
+            if asked.stopped is not None and not isinstance(asked.stopped, SourceUnavailable):
+                failures[name] = asked.stopped
+    misses = [t for t in remaining if t not in not_asked]
     with db.transaction(conn) as cur:
-        store.record_misses(cur, remaining)
-    summary.unknown = len(remaining)
+        store.record_misses(cur, misses)
+    summary.unknown, summary.waiting = len(misses), len(remaining) - len(misses)
     log.info(
         "features: %d wanted, found %s, %d unknown to every source (asked again in %g days)",
         summary.wanted,
@@ -249,20 +289,73 @@ def fetch_missing(
         summary.unknown,
         settings.features.retry_unknown_after_days,
     )
+    if failures and summary.waiting:
+        _end_incomplete(summary, failures)
     return summary
 
 
-def _fetch_from(source, track_ids: list[str], conn, summary: FeatureSummary) -> list[str]:
-    """Ask one source about these tracks; returns the ids it did not know."""
-    missing = []
+@dataclass
+class _Asked:
+    """One source's turn: the ids still without features, those it never got to, and why it stopped early."""
+
+    missing: list[str]
+    not_asked: set[str] = field(default_factory=set)
+    stopped: Exception | None = None
+    found: int = 0
+
+
+def _fetch_from(source, track_ids: list[str], conn, summary: FeatureSummary) -> _Asked:
+    """Ask one source about these tracks, batch by batch, storing each batch; a failure ends its turn."""
+    asked = _Asked([])
     for start in range(0, len(track_ids), source.batch_size):
         batch = track_ids[start : start + source.batch_size]
-        found = source.fetch(batch, summary)
+        try:
+            found = source.fetch(batch, summary)
+        except (SourceUnavailable, SpotifyError) as exc:
+            rest = track_ids[start:]
+            asked.missing.extend(rest)
+            asked.stopped = exc
+            if not isinstance(exc, SourceUnavailable):  # gone for good: as if it had said "unknown"
+                asked.not_asked = set(rest)
+            break
         with db.transaction(conn) as cur:
             store.upsert_features(cur, found.values())
-        summary.found[source.name] = summary.found.get(source.name, 0) + len(found)
-        missing.extend(t for t in batch if t not in found)
-    return missing
+        asked.found += len(found)
+        asked.missing.extend(t for t in batch if t not in found)
+    summary.found[source.name] = summary.found.get(source.name, 0) + asked.found
+    return asked
+
+
+def _note_outcome(settings: Settings, conn, source, asked: _Asked, summary: FeatureSummary) -> None:
+    """The source's line in the summary (and the log); a source gone for good rests for a while."""
+    notes = f" ({'; '.join(source.notes)})" if source.notes else ""
+    exc = asked.stopped
+    if exc is None:
+        summary.sources[source.name] = f"ok: {asked.found} found{notes}"
+        return
+    if isinstance(exc, SourceUnavailable):
+        log.warning(DEPRECATION.format(fallback=_next_source_name(settings, source.name)))
+        _rest(settings, conn, source.name, str(exc))
+        summary.unavailable[source.name] = str(exc)
+        summary.sources[source.name] = f"unavailable, resting: {exc}"
+        return
+    summary.unavailable[source.name] = f"{exc}{notes}"
+    summary.sources[source.name] = f"failed after {asked.found} found: {exc}{notes}"
+    log.warning("features: %s failed, asking the next source: %s%s", source.name, exc, notes)
+
+
+def _end_incomplete(summary: FeatureSummary, failures: dict[str, Exception]) -> None:
+    """One line on what is kept and what waits; raised as Incomplete when waiting may cure it."""
+    ran = [name for name, outcome in summary.sources.items() if outcome.startswith(("ok", "failed"))]
+    who = "every feature source failed" if set(ran) <= set(failures) else f"{' and '.join(failures)} failed"
+    line = (
+        f"features: {who} ({'; '.join(str(exc) for exc in failures.values())}); "
+        f"kept the {sum(summary.found.values())} features found so far, "
+        f"{summary.waiting} tracks wait for the next run"
+    )
+    if any(isinstance(exc, RetryLater) for exc in failures.values()):
+        raise Incomplete(line, summary)
+    log.warning("%s", line)
 
 
 def _next_source_name(settings: Settings, name: str) -> str:
@@ -282,11 +375,11 @@ def lookup(settings: Settings, conn, track_ids: list[str]) -> dict[str, dict]:
     counter, policy, summary = CallCounter(), RetryPolicy(settings.spotify), FeatureSummary()
     found: dict[str, dict] = {}
     remaining = list(track_ids)
-    resting, person = _source_state(settings, conn)
-    for name, reason in source_plan(settings, resting, person):
+    resting, people = _source_state(settings, conn)
+    for name, reason in source_plan(settings, resting, people):
         if reason is not None:
             continue
-        source = _open_source(name, settings, conn, person, counter, policy)
+        source = _open_source(name, settings, conn, people, counter, policy)
         try:
             for start in range(0, len(remaining), source.batch_size):
                 found.update(source.fetch(remaining[start : start + source.batch_size], summary))

@@ -114,7 +114,9 @@ def _error_message(response: requests.Response) -> str:
         body = response.json()
     except ValueError:
         return f"HTTP {response.status_code} ({response.headers.get('Content-Type', 'no content type')})"
-    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        return f"HTTP {response.status_code}"
+    error = body.get("error")
     if isinstance(error, dict):
         return str(error.get("message") or f"HTTP {response.status_code}")
     return str(body.get("error_description") or error or f"HTTP {response.status_code}")
@@ -143,8 +145,11 @@ class RetryPolicy:
         self.rng = rng or random.Random()
         self.retries = 0
 
-    def call(self, what: str, fn: Callable[..., T], *args, **kwargs) -> T:
-        """Run fn(*args, **kwargs); `what` names the call in messages ("liked songs of alice")."""
+    def call(self, what: str, fn: Callable[..., T], *args, service: str = "Spotify", **kwargs) -> T:
+        """Run fn(*args, **kwargs); `what` names the call in messages ("liked songs of alice").
+
+        `service` is who answers the call: the messages about waiting and quotas name it.
+        """
         retrying = Retrying(
             stop=stop_after_attempt(self.settings.max_attempts),
             retry=retry_if_exception(lambda exc: bool((f := describe(exc)) and f.transient)),
@@ -154,7 +159,7 @@ class RetryPolicy:
             reraise=True,
         )
         try:
-            return retrying(self._attempt, what, fn, *args, **kwargs)
+            return retrying(self._attempt, what, service, fn, *args, **kwargs)
         except RetryLater:
             raise
         except Exception as exc:
@@ -168,7 +173,7 @@ class RetryPolicy:
                 ) from None
             raise ApiError(failure.status, f"{what}: {_status_text(failure)}") from None
 
-    def _attempt(self, what: str, fn, *args, **kwargs):
+    def _attempt(self, what: str, service: str, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
@@ -177,11 +182,11 @@ class RetryPolicy:
                 cap = self.settings.max_retry_after_seconds
                 if failure.reason == "QUOTA_EXCEEDED":
                     raise RetryLater(
-                        f"{what}: Spotify's daily quota is used up (429 QUOTA_EXCEEDED); try again tomorrow"
+                        f"{what}: {service}'s daily quota is used up (429 QUOTA_EXCEEDED); try again tomorrow"
                     ) from None
                 if failure.retry_after is not None and failure.retry_after > cap:
                     raise RetryLater(
-                        f"{what}: rate limited, Spotify asks to wait {failure.retry_after:.0f} s "
+                        f"{what}: rate limited, {service} asks to wait {failure.retry_after:.0f} s "
                         f"(more than spotify.max_retry_after_seconds = {cap:g}); try again later"
                     ) from None
             raise

@@ -293,7 +293,11 @@ def run(
             if with_features:
                 from taskcode import features
 
-                summary.features = features.fetch_missing(settings, conn, counter=counter, policy=policy).as_dict()
+                try:
+                    summary.features = features.fetch_missing(settings, conn, counter=counter, policy=policy).as_dict()
+                except features.Incomplete as exc:  # what was found is stored: the run's row says so
+                    summary.features = exc.summary.as_dict()
+                    raise
         finally:
             summary.api_calls = dict(counter.calls)
             record.summary = summary.as_dict()

@@ -21,7 +21,7 @@ from taskcode import db
 from taskcode.config import Settings
 from taskcode.errors import TaskcodeError
 from taskcode.items import isrc_from
-from taskcode.retry import HTTPFailure, MalformedAnswer, RetryPolicy, parse_retry_after
+from taskcode.retry import MalformedAnswer, RetryPolicy
 from taskcode.spotify import CallCounter
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,13 @@ def fill_missing(
         batch = wanted[start : start + BATCH]
         try:
             content = policy.call(
-                "ReccoBeats track records", get_content, session, url, batch, settings.spotify.timeout_seconds
+                "ReccoBeats track records",
+                get_content,
+                session,
+                url,
+                batch,
+                settings.spotify.timeout_seconds,
+                service="ReccoBeats",
             )
         except TaskcodeError as exc:
             log.warning("ReccoBeats: %s; popularity and ISRCs are asked again next run", exc)
@@ -61,14 +67,9 @@ def fill_missing(
 
 
 def get_content(session: requests.Session, url: str, track_ids: list[str], timeout: float) -> list:
-    """One ReccoBeats call by Spotify ids: its `content` list (HTTPFailure / MalformedAnswer for the policy)."""
+    """One ReccoBeats call by Spotify ids: its `content` list (both of its endpoints answer so)."""
     response = session.get(url, params={"ids": ",".join(track_ids)}, timeout=timeout)
-    if response.status_code >= 400:
-        raise HTTPFailure(
-            response.status_code,
-            f"ReccoBeats answered {response.status_code}",
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
-        )
+    response.raise_for_status()  # the retry policy reads status, Retry-After and reason from the error
     try:
         answer = response.json()
     except ValueError:

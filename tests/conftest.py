@@ -155,12 +155,20 @@ def sample_library():
 
 
 @pytest.fixture
-def emulator(sample_library):
-    """The Spotify emulator serving `sample_library` on a free loopback port, stopped after the test."""
+def emulator(sample_library, request):
+    """The Spotify emulator serving `sample_library` on a free loopback port, stopped after the test.
+
+    A development-mode app, as every new one is; a test of Spotify's /audio-features says so with
+    `@EXTENDED_QUOTA` (the emulator's options through indirect parametrization).
+    """
     from emulator import Emulator
 
-    with Emulator(sample_library) as emu:
+    with Emulator(sample_library, **getattr(request, "param", {})) as emu:
         yield emu
+
+
+# An emulator started as an extended-quota app: the only kind Spotify still serves /audio-features to.
+EXTENDED_QUOTA = pytest.mark.parametrize("emulator", [{"extended_quota": True}], indirect=True, ids=["extended_quota"])
 
 
 def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300):

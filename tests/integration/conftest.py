@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from taskcode import db, sync
@@ -13,6 +15,13 @@ spotify:
   backoff_initial_seconds: 0.05
   backoff_max_seconds: 0.2
 """
+# An extended-quota app may ask Spotify's /audio-features first; every other app must not ask it at all.
+SPOTIFY_FIRST = ("spotify", "reccobeats", "csv")
+
+
+def with_sources(settings, sources=SPOTIFY_FIRST):
+    """The same settings with another `features.sources` order."""
+    return dataclasses.replace(settings, features=dataclasses.replace(settings.features, sources=tuple(sources)))
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from emulator.likes import QUIRKS
 from emulator.reccobeats import RECCOBEATS_FIELDS
 from emulator.server import ROUTES
 from taskcode.errors import DataError
-from tests.conftest import PROJECT_ROOT, run_cli
+from tests.conftest import EXTENDED_QUOTA, PROJECT_ROOT, run_cli
 
 # spotipy marks audio_features() and get_access_token(as_dict=...) deprecated; that is expected here.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:spotipy")
@@ -513,6 +513,26 @@ def test_latency_delays_every_answer(emulator):
     assert time.monotonic() - started < 0.3
 
 
+def test_a_development_mode_app_gets_403_from_audio_features_even_after_clear_faults(emulator, sample_library):
+    ids = ",".join(list(sample_library.tracks)[:3])
+    url = f"{emulator.api_base}/audio-features"
+    for _ in range(2):
+        answer = requests.get(url, params={"ids": ids}, headers=bearer(emulator))
+        assert answer.status_code == 403 and answer.json() == {"error": {"status": 403}}  # no message at all
+        emulator.clear_faults()
+
+
+@EXTENDED_QUOTA
+def test_an_extended_quota_app_still_gets_audio_features_after_clear_faults(emulator, sample_library):
+    url = f"{emulator.api_base}/audio-features"
+    emulator.deprecate_audio_features()
+    emulator.clear_faults()
+    assert (
+        requests.get(url, params={"ids": list(sample_library.tracks)[0]}, headers=bearer(emulator)).status_code == 200
+    )
+
+
+@EXTENDED_QUOTA
 def test_audio_features_deprecated_as_for_new_apps(emulator, sample_library):
     ids = list(sample_library.tracks)[:3]
     url = f"{emulator.api_base}/audio-features"
@@ -537,6 +557,17 @@ def test_unregistered_user_is_refused(emulator, sample_library):
     assert spotify(emulator, "alice").current_user_saved_tracks()["total"] == 120
     emulator.clear_faults()
     assert bob.current_user()["id"] == sample_library.person("bob").user_id
+
+
+def test_refuse_answers_client_errors_then_serves_again(emulator):
+    url = f"{emulator.reccobeats_base}/audio-features"
+    emulator.refuse("reccobeats", status=403, count=2)
+    answers = [requests.get(url, params={"ids": "0" * 22}) for _ in range(3)]
+    assert [a.status_code for a in answers] == [403, 403, 200]
+    assert answers[0].json() == {"error": {"status": 403, "message": "Forbidden"}}
+    for status in (429, 503):
+        with pytest.raises(DataError, match="4xx client error other than 429"):
+            emulator.refuse("reccobeats", status=status)
 
 
 def test_fault_switches_check_their_arguments(emulator):
@@ -639,6 +670,7 @@ def test_parallel_clients_each_see_their_own_likes(emulator, sample_library):
 # -- audio features ---------------------------------------------------------------------------
 
 
+@EXTENDED_QUOTA
 def test_audio_features_in_the_order_asked_with_nulls(emulator, sample_library):
     rows = sample_library.tracks
     known = [t for t, row in rows.items() if "spotify" in row["known_by"]][:3]
@@ -660,6 +692,7 @@ def test_audio_features_in_the_order_asked_with_nulls(emulator, sample_library):
     assert plain.json() == {"audio_features": features}
 
 
+@EXTENDED_QUOTA
 @pytest.mark.parametrize(
     "params, message",
     [
@@ -674,6 +707,7 @@ def test_audio_features_limits(emulator, params, message):
     assert (answer.status_code, answer.json()) == (400, {"error": {"status": 400, "message": message}})
 
 
+@EXTENDED_QUOTA
 def test_one_hundred_ids_are_fine(emulator, sample_library):
     ids = list(sample_library.tracks)[:100]
     assert len(spotify(emulator).audio_features(ids)) == 100
@@ -844,7 +878,8 @@ def wait_until_serving(process: subprocess.Popen, url: str, timeout: float = 30)
         raise AssertionError(f"the emulator exited early: {process.stderr.read()}")
 
 
-def test_cli_serves_a_library_file_until_ctrl_c(tmp_path, sample_library):
+@pytest.mark.parametrize("kind, audio_features", [([], 403), (["--extended-quota"], 200)], ids=["dev-mode", "extended"])
+def test_cli_serves_a_library_file_until_ctrl_c(tmp_path, sample_library, kind, audio_features):
     path = tmp_path / "library.json"
     sample_library.save(path)
     port, secret = free_port(), "cli-secret-42"
@@ -862,6 +897,7 @@ def test_cli_serves_a_library_file_until_ctrl_c(tmp_path, sample_library):
             str(path),
             "--client-id",
             "cli-app",
+            *kind,
         ],
         env=env,
         cwd=PROJECT_ROOT,
@@ -881,6 +917,8 @@ def test_cli_serves_a_library_file_until_ctrl_c(tmp_path, sample_library):
         )
         headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
         assert requests.get(f"{base}/v1/me/tracks", headers=headers).json()["total"] == 120
+        ids = {"ids": next(iter(sample_library.tracks))}
+        assert requests.get(f"{base}/v1/audio-features", params=ids, headers=headers).status_code == audio_features
     finally:
         process.send_signal(signal.SIGINT)  # Ctrl-C
         try:

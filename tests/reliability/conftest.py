@@ -423,12 +423,16 @@ def config(write_config):
 
 @pytest.fixture
 def catalog_config(write_config, tmp_path):
-    """The suite's config with a catalog file of a library, so that every feature source exists."""
+    """The suite's config with a catalog file of a library, so that every feature source exists.
 
-    def write(library):
+    `spotify_first`: Spotify's /audio-features asked before the others, as an extended-quota app may.
+    """
+
+    def write(library, spotify_first: bool = False):
         catalog = tmp_path / "catalog.csv"
         library.write_catalog(catalog)
-        return write_config(CONFIG + f"paths:\n  catalog_csv: {catalog}\n")
+        sources = "features:\n  sources: [spotify, reccobeats, csv]\n" if spotify_first else ""
+        return write_config(CONFIG + f"paths:\n  catalog_csv: {catalog}\n" + sources)
 
     return write
 

@@ -66,12 +66,11 @@ def test_an_hour_long_retry_after_from_a_feature_source_fails_fast_and_the_next_
     database_url, catalog_config, endpoint
 ):
     library = generate(people=2, tracks=60, seed=5)
-    config = catalog_config(library)
-    with Emulator(library) as emulator:
+    spotify = endpoint == "audio_features"  # an extended-quota app asks Spotify first; a new one, ReccoBeats
+    config = catalog_config(library, spotify_first=spotify)
+    with Emulator(library, extended_quota=spotify) as emulator:
         env = cli_env(emulator, database_url, config)
         authorize_everyone(emulator, database_url, config)
-        if endpoint == "reccobeats":
-            emulator.deprecate_audio_features()  # the app is new: ReccoBeats is the source that matters
         emulator.rate_limit(endpoint, every=1, retry_after=3600, times=1)
         started = time.monotonic()
         result = run_cli("sync", env=env)
@@ -83,8 +82,6 @@ def test_an_hour_long_retry_after_from_a_feature_source_fails_fast_and_the_next_
         assert feature_state(database_url) != expected_features(library)
 
         emulator.clear_faults()
-        if endpoint == "reccobeats":
-            emulator.deprecate_audio_features()
         again = run_cli("sync", env=env)
         assert again.returncode == 0, again.stderr
     assert feature_state(database_url) == expected_features(library)
@@ -104,8 +101,8 @@ def test_a_used_up_daily_quota_is_not_waited_for(database_url, config):
 
 def test_bursts_of_503_on_every_service_at_once_are_survived(database_url, catalog_config):
     library = generate(people=2, tracks=60, seed=5)
-    config = catalog_config(library)
-    with Emulator(library) as emulator:
+    config = catalog_config(library, spotify_first=True)  # every service: Spotify's /audio-features too
+    with Emulator(library, extended_quota=True) as emulator:
         env = cli_env(emulator, database_url, config)
         authorize_everyone(emulator, database_url, config)
         emulator.expire_access_tokens()

@@ -86,3 +86,11 @@ def test_parse_retry_after():
     assert parse_retry_after(None) is None
     assert parse_retry_after("soon") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0
+
+
+@pytest.mark.parametrize("service", ["Spotify", "ReccoBeats"])
+def test_the_messages_name_the_service_that_answered(policy, service):
+    with pytest.raises(RetryLater, match=f"x: rate limited, {service} asks to wait 3600 s"):
+        policy.call("x", failing(HTTPFailure(429, "slow down", retry_after=3600)), service=service)
+    with pytest.raises(RetryLater, match=f"x: {service}'s daily quota is used up"):
+        policy.call("x", failing(HTTPFailure(429, "quota", reason="QUOTA_EXCEEDED")), service=service)
