@@ -1,4 +1,5 @@
-"""Airflow for the DAG tests: a throwaway AIRFLOW_HOME with a migrated SQLite metadata DB.
+"""Airflow for the DAG tests: a throwaway AIRFLOW_HOME with a migrated SQLite metadata DB,
+and a deployment (people authorized against the emulator, a catalog, a database) for nightly runs.
 
 Airflow reads its configuration when first imported, so `airflow_db` sets the
 environment before any test imports Airflow, and takes it back at the end.
