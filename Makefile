@@ -3,7 +3,7 @@
 .DEFAULT_GOAL := help
 PY := .venv/bin/python
 
-.PHONY: help setup demo test lint format test-fast test-deploy status dashboard airflow bench db-stop clean
+.PHONY: help setup demo test lint format test-fast test-deploy status dashboard airflow airflow-cli bench db-stop clean
 
 help:
 	@echo "make demo       run the pipeline on the embedded default (local PostgreSQL, emulator, sample library)"
@@ -12,7 +12,8 @@ help:
 	@echo "make format     let ruff fix what it can and format the code"
 	@echo "make status     print the status of the embedded default"
 	@echo "make dashboard  serve the dashboard on http://127.0.0.1:8501 (embedded default database)"
-	@echo "make airflow    a local Airflow with the DAGs (UI on http://127.0.0.1:8080)"
+	@echo "make airflow    a local Airflow with the DAGs (UI on http://127.0.0.1:8080); Ctrl-C stops it"
+	@echo "make airflow-cli ARGS=\"dags trigger taste_nightly\"   the airflow CLI of that local Airflow"
 	@echo "make bench      every benchmark (about 11 min on 2 cores): one table, bench/results/latest.json"
 	@echo "make db-stop    stop the embedded local PostgreSQL"
 
@@ -27,6 +28,10 @@ demo: setup
 # A local Airflow (standalone): UI on http://127.0.0.1:$${AIRFLOW_PORT:-8080}, metadata in the local PostgreSQL.
 airflow: setup
 	$(PY) scripts/airflow_local.py
+
+# The airflow CLI with that Airflow's settings, e.g. make airflow-cli ARGS="dags trigger taste_nightly".
+airflow-cli: setup
+	@$(PY) scripts/airflow_local.py cli $(ARGS)
 
 test: setup lint
 	@scripts/ensure-chromium.sh

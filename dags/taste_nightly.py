@@ -2,7 +2,7 @@
 ### Whose song is it? — the nightly run
 
 Every night: each person's new liked songs (one mapped `sync` task per person,
-in the `spotify_api` pool that caps concurrent Spotify calls), audio features
+at most two at once across all runs: Spotify limits the app, not the person), audio features
 for the new tracks, a new model trained only when the data changed, kept only
 if its F1 beats the champion's on the same held-out songs, and the champion's
 map with tonight's new songs placed into it.
@@ -18,6 +18,10 @@ map with tonight's new songs placed into it.
 A full rebuild (the manual backfill) is all three switches at once:
 `airflow dags trigger taste_nightly --conf '{"full_resync": true, "force_retrain": true, "fresh_map": true}'`.
 
+`airflow backfill create` runs several runs at once (its `--max-active-runs`, default 10);
+every task but `sync` runs one at a time across runs, and `--max-active-runs 1` makes the runs follow
+one another.
+
 All logic lives in `taskcode` (see `taskcode/pipeline.py`); this file only wires it.
 """
 
@@ -27,7 +31,13 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from taskcode import pipeline  # light: the heavy libraries load inside the steps that need them
-from taste_airflow import DEFAULT_ARGS, SPOTIFY_POOL, nightly_schedule, run_step
+from taste_airflow import (
+    DAGRUN_TIMEOUT,
+    DEFAULT_ARGS,
+    SPOTIFY_SYNCS_AT_ONCE,
+    nightly_schedule,
+    run_step,
+)
 
 
 @dag(
@@ -37,6 +47,7 @@ from taste_airflow import DEFAULT_ARGS, SPOTIFY_POOL, nightly_schedule, run_step
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=DAGRUN_TIMEOUT,
     default_args=DEFAULT_ARGS,
     tags=["taste", "spotify", "nightly"],
     params={
@@ -60,11 +71,11 @@ def taste_nightly():
     def people(params=None) -> list[str]:
         return run_step(pipeline.people, params["people"])
 
-    @task(pool=SPOTIFY_POOL, map_index_template="{{ task.op_kwargs['name'] }}")
+    @task(max_active_tis_per_dag=SPOTIFY_SYNCS_AT_ONCE, map_index_template="{{ task.op_kwargs['name'] }}")
     def sync(name: str, params=None) -> dict:
         return run_step(pipeline.sync_person, name, full=params["full_resync"])
 
-    @task(pool=SPOTIFY_POOL, trigger_rule="all_done")
+    @task(trigger_rule="all_done")
     def features() -> dict:
         return run_step(pipeline.features)
 

@@ -21,8 +21,13 @@ from urllib.parse import quote
 
 DB_CONN_ID = "taste_db"
 SPOTIFY_CONN_ID = "spotify"
-SPOTIFY_POOL = "spotify_api"  # created by airflow-init / `make airflow`; caps concurrent Spotify calls
-SPOTIFY_POOL_SLOTS = 2
+# Spotify's rate limit is per app: at most this many people are synced at once, across all runs
+# (backfills included). A task attribute, not a pool: a pool must be created in each Airflow, and a
+# task in a pool that does not exist is never scheduled (Airflow 3 says so in the scheduler's log only).
+SPOTIFY_SYNCS_AT_ONCE = 2
+# A stuck run (a hung connection, a worker gone) ends failed before the next night's run is due,
+# instead of holding the one active run forever.
+DAGRUN_TIMEOUT = dt.timedelta(hours=20)
 
 DEFAULT_ARGS = {
     "owner": "taste",
@@ -30,6 +35,10 @@ DEFAULT_ARGS = {
     "retry_delay": dt.timedelta(minutes=5),
     "retry_exponential_backoff": True,
     "max_retry_delay": dt.timedelta(hours=1),
+    # Each task runs one at a time across runs (`sync` allows SPOTIFY_SYNCS_AT_ONCE): a backfill
+    # starts several runs at once (its own --max-active-runs, default 10, not the DAG's
+    # max_active_runs), and two of them must not fetch features, train or draw the map side by side.
+    "max_active_tis_per_dag": 1,
 }
 
 _SPOTIFY_EXTRAS = {

@@ -8,7 +8,9 @@ page that reaches it: a night without new likes costs one call per person.
 A person's pages are fetched first, then their new likes and the advanced
 watermark are written in ONE transaction (as dlt's incremental cursor does):
 a kill at any moment loses nothing, and a re-run duplicates nothing.
-`--full` pages everything and marks likes gone from Spotify as removed.
+`--full` pages everything and marks likes gone from Spotify as removed; an
+incremental sync whose first page counts fewer liked songs than we hold
+(something was un-liked) does that full pass by itself, in the same run.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class _Fetched:
     present: set[str]
     stable: bool  # `total` stayed the same on every page: no song slid past us
     complete: bool  # paged to the end with a stable total: safe to mark removals
+    total: int | None = None  # Spotify's count of liked songs on the first page
 
 
 MAX_PASSES = 3  # the list changed while paging: page again from the top, at most this often in all
@@ -117,6 +120,13 @@ def sync_person(
         with db.transaction(conn) as cur:
             mark = store.get_watermark(cur, person.person_id)
         fetched = _fetch(client, settings.spotify.page_size, None if full else mark, result)
+        if not full and _unliked_since(conn, person, fetched):
+            log.info(
+                "%s: Spotify lists fewer liked songs than we hold; paging them all to find the un-liked", person.name
+            )
+            result.skipped.clear()
+            result.missing_fields = 0
+            fetched, full = _fetch(client, settings.spotify.page_size, None, result), True
         now = dt.datetime.now(dt.UTC)
         with db.transaction(conn) as cur:
             store.upsert_tracks(cur, (s.track for s in fetched.new))
@@ -143,6 +153,26 @@ def sync_person(
         f"; skipped {dict(result.skipped)}" if result.skipped else "",
     )
     return result
+
+
+def _unliked_since(conn, person: store.PersonRecord, fetched: _Fetched) -> bool:
+    """Spotify's `total` is below the likes we hold plus the new ones: something was un-liked.
+
+    Only "below" counts: items we never store (local files, episodes,
+    duplicates) raise `total` for good, and a full pass every night for them
+    would cost what a quiet night must not (one call per person).
+    """
+    if not fetched.stable or not isinstance(fetched.total, int):
+        return False  # the list changed while paging: the next sync looks again
+    new_ids = [s.track.track_id for s in fetched.new]
+    with db.transaction(conn) as cur:
+        cur.execute(
+            """SELECT count(*) FROM likes
+                WHERE person_id = %s AND removed_at IS NULL AND NOT (track_id = ANY(%s))""",
+            (person.person_id, new_ids),
+        )
+        (held,) = cur.fetchone()
+    return fetched.total < held + len(new_ids)
 
 
 def _fetch(client, page_size: int, mark: store.Watermark | None, result: PersonResult) -> _Fetched:
@@ -205,7 +235,8 @@ def _fetch_pass(client, page_size: int, mark: store.Watermark | None, result: Pe
     finally:
         progress.close()
     stable = len(totals) == 1
-    return _Fetched(new, present, stable=stable, complete=at_end and stable)
+    total = next(iter(totals)) if stable else None
+    return _Fetched(new, present, stable=stable, complete=at_end and stable, total=total)
 
 
 def _advance(mark: store.Watermark, new: list[SavedTrack], full: bool) -> store.Watermark:

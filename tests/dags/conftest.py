@@ -1,4 +1,5 @@
-"""Airflow for the DAG tests: a throwaway AIRFLOW_HOME with a migrated SQLite metadata DB.
+"""Airflow for the DAG tests: a throwaway AIRFLOW_HOME with a migrated SQLite metadata DB,
+and a deployment (people authorized against the emulator, a catalog, a database) for nightly runs.
 
 Airflow reads its configuration when first imported, so `airflow_db` sets the
 environment before any test imports Airflow, and takes it back at the end.
@@ -12,10 +13,17 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 import pytest
 
+from taskcode import db
+from taskcode.authorize import authorize
+from taskcode.config import Settings, load_settings
 from tests.conftest import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from emulator import Emulator, Library
 
 
 def _airflow_environment(home: Path) -> dict[str, str]:
@@ -48,3 +56,38 @@ def dagbag(airflow_db):
     from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
+
+
+CONFIG = """
+spotify:
+  backoff_initial_seconds: 0.05
+model:
+  hidden_layers: [16, 8]
+  epochs: 30
+  patience: 3
+map:
+  n_iter: 250
+"""
+
+
+class Deployment(NamedTuple):
+    settings: Settings
+    emulator: Emulator
+    library: Library
+
+
+@pytest.fixture
+def deployment(airflow_db, emulator, sample_library, database_url, write_config, monkeypatch, tmp_path):
+    """Everything a nightly run needs: people authorized against the emulator, a catalog, a database."""
+    catalog = tmp_path / "catalog.csv"
+    sample_library.write_catalog(catalog)
+    config = write_config(CONFIG + f"paths:\n  catalog_csv: {catalog}\n")
+    for name, value in {**emulator.env(), "DATABASE_URL": database_url, "TASKCODE_CONFIG": str(config)}.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    with db.connection(settings) as conn:
+        db.migrate(conn)
+        for person in sample_library.people:
+            authorize(settings, conn, person.name, refresh_token=emulator.refresh_token(person.name))
+    emulator.clear_requests()
+    return Deployment(settings, emulator, sample_library)

@@ -33,7 +33,15 @@ def test_nightly_shape(dagbag):
     order = ["people", "sync", "features", "train", "evaluate_and_promote", "embed", "discover"]
     for upstream, downstream in zip(order, order[1:]):
         assert downstream in dag.get_task(upstream).downstream_task_ids, f"{upstream} -> {downstream}"
-    assert dag.get_task("sync").pool == "spotify_api"
+
+
+def test_nightly_needs_no_pool_and_never_overlaps_itself(dagbag):
+    """In any Airflow as it comes: no pool to create first, a stuck run ends, backfill runs never overlap."""
+    dag = dagbag.dags["taste_nightly"]
+    assert {task.pool for task in dag.tasks} == {"default_pool"}
+    assert dag.get_task("sync").max_active_tis_per_dag == 2
+    assert all(task.max_active_tis_per_dag == 1 for task in dag.tasks if task.task_id != "sync")
+    assert dag.dagrun_timeout is not None and dag.dagrun_timeout.total_seconds() < 24 * 3600
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda path: path.name)

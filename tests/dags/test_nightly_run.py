@@ -2,53 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
-
 import pytest
 
 from taskcode import db
-from taskcode.authorize import authorize
-from taskcode.config import Settings, load_settings
 from taskcode.status import status
 
-if TYPE_CHECKING:
-    from emulator import Emulator, Library
-
 pytestmark = pytest.mark.slow
-
-CONFIG = """
-spotify:
-  backoff_initial_seconds: 0.05
-model:
-  hidden_layers: [16, 8]
-  epochs: 30
-  patience: 3
-map:
-  n_iter: 250
-"""
-
-
-class Deployment(NamedTuple):
-    settings: Settings
-    emulator: Emulator
-    library: Library
-
-
-@pytest.fixture
-def deployment(airflow_db, emulator, sample_library, database_url, write_config, monkeypatch, tmp_path):
-    """Everything a nightly run needs: people authorized against the emulator, a catalog, a database."""
-    catalog = tmp_path / "catalog.csv"
-    sample_library.write_catalog(catalog)
-    config = write_config(CONFIG + f"paths:\n  catalog_csv: {catalog}\n")
-    for name, value in {**emulator.env(), "DATABASE_URL": database_url, "TASKCODE_CONFIG": str(config)}.items():
-        monkeypatch.setenv(name, value)
-    settings = load_settings()
-    with db.connection(settings) as conn:
-        db.migrate(conn)
-        for person in sample_library.people:
-            authorize(settings, conn, person.name, refresh_token=emulator.refresh_token(person.name))
-    emulator.clear_requests()
-    return Deployment(settings, emulator, sample_library)
 
 
 def run(conf=None):
@@ -116,3 +75,41 @@ def test_a_revoked_person_fails_alone_and_the_night_goes_on(deployment):
     assert tasks["sync[alice]"][0] == "success"
     assert tasks["features"][0] == "success"
     assert current_status(settings)["users"]["alice"]["likes"] == 120
+
+
+def test_the_full_rebuild_resyncs_retrains_and_draws_a_fresh_map(deployment):
+    settings, emulator, library = deployment
+    state, first = run()
+    assert state == "success", first
+    before = current_status(settings)
+    gone = library.likes_of("bob")[7].track_id
+    emulator.remove_like("bob", gone)
+    emulator.clear_requests()
+
+    state, tasks = run({"full_resync": True, "force_retrain": True, "fresh_map": True})
+    assert state == "success", tasks
+    assert tasks["sync[bob]"] == ("success", {**tasks["sync[bob]"][1], "removed": 1})
+    assert tasks["sync[alice]"][1]["removed"] == 0 and tasks["sync[alice]"][1]["pages"] == 3  # 120 songs, 50 a page
+    assert isinstance(tasks["train"][1], int) and tasks["train"][1] > before["champion"]["version"]
+    assert tasks["evaluate_and_promote"][0] == "success"
+    embedded = tasks["embed"][1]
+    assert tasks["embed"][0] == "success" and embedded["fitted"] == embedded["points"] and embedded["placed"] == 0
+    assert embedded["map_id"] != first["embed"][1]["map_id"]
+    after = current_status(settings)
+    assert after["users"]["bob"]["removed"] == 1 and after["users"]["bob"]["likes"] == 119
+    assert tasks["discover"][0] == "success"
+
+
+def test_songs_unliked_between_nights_are_marked_removed_by_the_next_nightly_run(deployment):
+    settings, emulator, library = deployment
+    assert run()[0] == "success"
+    gone = [like.track_id for like in library.likes_of("alice")[10:13]]
+    for track_id in gone:
+        emulator.remove_like("alice", track_id)
+
+    state, tasks = run()  # an ordinary night: no full_resync
+    assert state == "success", tasks
+    assert tasks["sync[alice]"][1]["removed"] == 3 and tasks["sync[bob]"][1]["removed"] == 0
+    report = current_status(settings)["users"]
+    assert (report["alice"]["likes"], report["alice"]["removed"]) == (117, 3)
+    assert report["bob"]["removed"] == 0

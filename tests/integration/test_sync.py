@@ -113,8 +113,6 @@ def test_full_sync_marks_removed_and_brings_relikes_back(synced, sample_library)
     settings, conn, emulator = synced["settings"], synced["conn"], synced["emulator"]
     gone = sample_library.likes_of("alice")[5].track_id
     emulator.remove_like("alice", gone)
-    sync.run(settings, conn)  # incremental: cannot see removals
-    assert gone in likes_in_db(conn, "alice")
     summary = sync.run(settings, conn, full=True)
     assert summary.people[0].removed == 1 and summary.people[1].removed == 0
     assert gone in likes_in_db(conn, "alice", removed=True)
@@ -126,6 +124,39 @@ def test_full_sync_marks_removed_and_brings_relikes_back(synced, sample_library)
     emulator.add_like("alice", track_id=gone)  # liked again, newest now
     sync.run(settings, conn)
     assert gone in likes_in_db(conn, "alice") and gone not in likes_in_db(conn, "alice", removed=True)
+
+
+def test_likes_removed_between_nights_are_found_by_the_next_incremental_sync(synced, sample_library):
+    settings, conn, emulator = synced["settings"], synced["conn"], synced["emulator"]
+    gone = [like.track_id for like in sample_library.likes_of("alice")[3:5]]
+    for track_id in gone:
+        emulator.remove_like("alice", track_id)
+    new = emulator.add_like("alice")
+    emulator.clear_requests()
+    summary = sync.run(settings, conn)
+    alice, bob = summary.people
+    assert (alice.removed, alice.new_likes, bob.removed) == (2, 1, 0)
+    assert set(gone) <= set(likes_in_db(conn, "alice", removed=True)) and new in likes_in_db(conn, "alice")
+    held = len(sample_library.likes_of("alice"))  # the emulator's copy: already without the removed ones
+    assert len(likes_in_db(conn, "alice")) == held
+    # alice: her first page, then a full pass; bob: his first page only.
+    assert len(calls(emulator, "tracks")) == 1 + math.ceil(held / 50) + 1
+    with db.transaction(conn) as cur:
+        cur.execute("SELECT p.name FROM sync_state JOIN people p USING (person_id) WHERE last_full_sync_at IS NOT NULL")
+        assert [name for (name,) in cur.fetchall()] == ["alice"]
+
+    emulator.clear_requests()
+    summary = sync.run(settings, conn)  # the night after: nothing un-liked, no extra call
+    assert len(calls(emulator, "tracks")) == 2 and all(p.removed == 0 for p in summary.people)
+
+
+def test_items_never_stored_cost_no_full_pass(synced):
+    settings, conn, emulator = synced["settings"], synced["conn"], synced["emulator"]
+    emulator.add_quirk("alice", "local_file")
+    sync.run(settings, conn, names=["alice"])
+    emulator.clear_requests()
+    summary = sync.run(settings, conn, names=["alice"])
+    assert len(calls(emulator, "tracks")) == 1 and summary.people[0].removed == 0
 
 
 # -- faults ------------------------------------------------------------------------------
