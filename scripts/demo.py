@@ -55,7 +55,6 @@ def main() -> int:
     library = Library.load(library_path)
 
     with Emulator(library) as emulator:
-        emulator.deprecate_audio_features()  # like every Spotify app created since November 2024
         env = {**emulator.env(), "TASKCODE_CATALOG_CSV": str(catalog_path)}
         os.environ.update(env)
         settings = load_settings()
