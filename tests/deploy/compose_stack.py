@@ -179,7 +179,12 @@ class Airflow:
         path = f"/api/v2/dags/taste_nightly/dagRuns/{urllib.request.quote(run_id, safe='')}"
 
         def finished():
-            state = self.call("GET", path)["state"]
+            try:
+                state = self.call("GET", path)["state"]
+            except (TimeoutError, ConnectionError, urllib.error.URLError) as exc:
+                # A busy API server may miss one answer (its workers run tasks' API calls too): ask again.
+                say(f"{label}: the API server did not answer ({exc}); asking again")
+                return None
             return state if state in ("success", "failed") else None
 
         state = poll(f"{label} run {run_id}", finished, RUN_SECONDS, every=5)
