@@ -1,4 +1,4 @@
-"""Discover: songs from the catalog each person has not liked yet, but probably would."""
+"""Discover: songs each person has not liked yet but probably would, from each other's libraries and a catalog."""
 
 import common
 import streamlit as st
@@ -8,10 +8,25 @@ from taskcode import queries
 st.title("Discover")
 
 NO_DISCOVERIES = (
-    "No discoveries yet. Discover ranks the songs of a catalog file, so: set `paths.catalog_csv` "
-    "in `config/config.yml` (or `TASKCODE_CATALOG_CSV`) to a CSV in the “Spotify Tracks Dataset” "
-    "columns, then run the pipeline (`make demo` or the nightly DAG)."
+    "No discoveries yet. Discover ranks the household's songs for each other, and the songs of a catalog "
+    "file if there is one (set `paths.catalog_csv` in `config/config.yml`, or `TASKCODE_CATALOG_CSV`, to a "
+    "CSV in the “Spotify Tracks Dataset” columns), so: run the pipeline (`make demo` or the nightly DAG) "
+    "or `python -m taskcode discover`."
 )
+
+
+def libraries_of(owners: list[str]) -> str:
+    """ "from bob's library", "from bob's and carol's libraries"."""
+    names = [f"{owner}'s" for owner in owners]
+    if len(names) < 2:
+        return f"from {''.join(names)} library"
+    return f"from {', '.join(names[:-1])} and {names[-1]} libraries"
+
+
+HEADINGS = {
+    "household": "From each other's libraries: songs the others like",
+    "catalog": "From the catalog: songs nobody here has liked",
+}
 
 if "discoveries" in common.ask(queries.missing_tables):
     st.info("The database lacks the discoveries table: run `python -m taskcode db migrate`.")
@@ -34,17 +49,25 @@ st.caption(
 people = [p for p in champion["people"] if p in set(found["person"])]
 people += sorted(set(found["person"]) - set(people))
 for tab, person in zip(st.tabs(people), people):
-    rows = found[found["person"] == person]
-    tab.dataframe(
-        rows.assign(spotify=rows["track_id"].map(common.spotify_link))[
-            ["rank", "name", "artists", "probability", "spotify"]
-        ],
-        hide_index=True,
-        column_config={
-            "name": st.column_config.TextColumn("song"),
-            "probability": st.column_config.ProgressColumn(
-                "probability", min_value=0.0, max_value=1.0, format="percent"
-            ),
-            "spotify": st.column_config.LinkColumn("open in Spotify", display_text="open in Spotify"),
-        },
-    )
+    mine = found[found["person"] == person]
+    for source, heading in HEADINGS.items():
+        rows = mine[mine["source"] == source]
+        if rows.empty:
+            continue
+        tab.markdown(f"**{heading}**")
+        columns = ["rank", "name", "artists", "probability", "spotify"]
+        if source == "household":
+            rows = rows.assign(library=rows["owners"].map(libraries_of))
+            columns.insert(3, "library")
+        tab.dataframe(
+            rows.assign(spotify=rows["track_id"].map(common.spotify_link))[columns],
+            hide_index=True,
+            column_config={
+                "name": st.column_config.TextColumn("song"),
+                "library": st.column_config.TextColumn("from"),
+                "probability": st.column_config.ProgressColumn(
+                    "probability", min_value=0.0, max_value=1.0, format="percent"
+                ),
+                "spotify": st.column_config.LinkColumn("open in Spotify", display_text="open in Spotify"),
+            },
+        )

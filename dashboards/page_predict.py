@@ -1,7 +1,9 @@
-"""Whose song is it? Paste a Spotify track; the champion's answer comes from its stored map.
+"""Whose song is it? Paste a Spotify track; the champion's answer comes from what the pipeline stored.
 
-No model runs here: the nightly embed step stores every known song's
-probabilities with its map point, and this page reads them.
+No model runs here: the embed step stores every known song's probabilities
+with its map point, the discover step those of each household pick and
+catalog song it lists, and this page reads them. For any other song it gives
+the command that can answer.
 """
 
 import common
@@ -33,8 +35,11 @@ if track_id is None:
     st.warning("That is not a Spotify track link, URI or id (an id has 22 letters and digits).")
     st.stop()
 
+CLI_ANSWER = f"`python -m taskcode predict {track_id}` answers it now: it asks the feature sources for the song."
+
 track = common.ask(queries.track, track_id)
-if track is None:
+answer = common.ask(queries.prediction, track_id, champion["version"])
+if track is None and answer is None:
     people = ", ".join(champion["people"])
     st.warning(
         f"Unknown song: `{track_id}` is not in the database, so the model has never seen it. "
@@ -42,14 +47,15 @@ if track is None:
         "(`python -m taskcode sync`, or wait for the nightly pipeline); the next train and embed "
         "put it on the map, and this page can answer."
     )
+    st.info(CLI_ANSWER)
     st.stop()
 
-st.subheader(f"{track['name'] or '(no name)'} — {track['artists'] or 'unknown artist'}")
-st.caption(
-    f"Liked by {', '.join(track['owners']) or 'nobody right now'} · [open in Spotify]({common.spotify_link(track_id)})"
-)
+known = track or answer
+st.subheader(f"{known['name'] or '(no name)'} — {known['artists'] or 'unknown artist'}")
+owners = track["owners"] if track else []
+liked = f"Liked by {', '.join(owners) or 'nobody right now'}" if track else "A catalog song: nobody here has liked it"
+st.caption(f"{liked} · [open in Spotify]({common.spotify_link(track_id)})")
 
-answer = common.ask(queries.prediction, track_id, champion["version"])
 if answer is None:
     if track["feature_source"] is None:
         st.info(
@@ -61,7 +67,10 @@ if answer is None:
             "Known song, but not on the champion's map yet: it arrived after the last map was drawn. "
             "The next embed run (nightly) places it."
         )
+    st.info(CLI_ANSWER)
     st.stop()
+if answer["source"] != "map":
+    st.caption(f"Answered from the champion's {answer['source']} discoveries (the song is on no map of it).")
 
 chances = pd.Series(answer["probabilities"]).sort_values(ascending=False)
 winner = chances.index[0]

@@ -208,20 +208,19 @@ def cmd_predict(settings: Settings, args) -> int:
 
 @command(
     "discover",
-    "catalog songs a person has not liked, ranked by the champion (needs paths.catalog_csv)",
-    arg("--user", required=True, help="the person to find songs for"),
+    "songs a person has not liked, ranked by the champion: the household's, the catalog's; stored",
+    arg("--user", help="the person to find songs for (default: everyone)"),
+    arg("--from", dest="source", choices=["household", "catalog", "all"], default="all", help="default all"),
     arg("--top", type=positive_int, default=10, help="how many songs (default 10)"),
     arg("--json", action="store_true", help="print JSON"),
 )
 def cmd_discover(settings: Settings, args) -> int:
-    from taskcode.predict import discover, format_discoveries
+    from taskcode.predict import SOURCES, find_discoveries, format_discoveries
 
+    sources = SOURCES if args.source == "all" else (args.source,)
     with db.migrated(settings) as conn:
-        found = discover(settings, conn, args.user, top=args.top)
-    if args.json:
-        print(json.dumps(found, indent=2, ensure_ascii=False))
-    else:
-        print(format_discoveries(args.user, found))
+        found, summary = find_discoveries(settings, conn, sources, args.user, top=args.top)
+    print(json.dumps(found, indent=2, ensure_ascii=False) if args.json else format_discoveries(found, summary))
     return 0
 
 

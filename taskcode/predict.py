@@ -1,4 +1,4 @@
-"""Ask the champion: whose song is this? And: which catalog songs might a person like?
+"""Ask the champion: whose song is this? And: which songs of the household or a catalog might a person like?
 
 `predict` takes the features of a track from the database, or for a track
 the database has never seen, from the feature sources (when that stage is
@@ -12,6 +12,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from taskcode import dataset, registry
@@ -97,59 +98,147 @@ def predict(settings: Settings, conn, references: Sequence[str]) -> list[Predict
     return results
 
 
-def discover(settings: Settings, conn, person: str, top: int = 10) -> list[dict]:
-    """The `top` catalog songs `person` has not liked, the most likely theirs first.
+SOURCES = ("household", "catalog")
+STORED_TOP = 25  # songs kept per person and source, for the dashboard
+NO_CATALOG = "no catalog file configured (paths.catalog_csv)"
 
-    Each: {track_id, name, artists, probability, model_version}.
+
+def discover(settings: Settings, conn, person: str, top: int = 10) -> list[dict]:
+    """The `top` catalog songs `person` has not liked, the most likely theirs first (nothing stored).
+
+    Each: {track_id, name, artists, probability, probabilities, owners, source, model_version}.
     """
-    if settings.paths.catalog_csv is None:
+    champion = _champion_for(settings, conn, person, ("catalog",))
+    return _rank(settings, conn, champion, "catalog", [person], top)[person]
+
+
+def find_discoveries(
+    settings: Settings, conn, sources: Sequence[str] = SOURCES, person: str | None = None, top: int = 10
+) -> tuple[dict[str, dict[str, list[dict]]], dict]:
+    """The command line's discover: ranked, stored and recorded like the nightly step's.
+
+    Returns ({source: {person: top songs}}, the run's summary). At least
+    STORED_TOP songs are stored, so a short listing does not shorten the dashboard's.
+    """
+    _champion_for(settings, conn, person, sources)
+    found, summary = _store_recorded(settings, conn, max(top, STORED_TOP), sources, [person] if person else None)
+    return {source: {p: songs[:top] for p, songs in by_person.items()} for source, by_person in found.items()}, summary
+
+
+def store_discoveries(settings: Settings, conn, top: int = STORED_TOP, sources: Sequence[str] = SOURCES) -> dict:
+    """Everyone's household picks and catalog songs for the dashboard, replaced in one transaction.
+
+    Recorded in `runs`. Skipped (not an error) without a champion, and the
+    catalog contributes nothing without a catalog file: both are normal
+    states of a young deployment.
+    """
+    return _store_recorded(settings, conn, top, sources, None)[1]
+
+
+def _store_recorded(settings, conn, top, sources, persons) -> tuple[dict, dict]:
+    with recorded(conn, "discover") as run:
+        found, run.summary = _store(settings, conn, top, sources, persons)
+        if "skipped" in run.summary:
+            run.status = "skipped"
+    return found, run.summary
+
+
+def _store(settings, conn, top, sources, persons) -> tuple[dict, dict]:
+    no_catalog = "catalog" in sources and settings.paths.catalog_csv is None
+    loaded = registry.load_champion(conn)
+    if loaded is None:
+        return {}, {"skipped": "no champion model yet" + (f"; {NO_CATALOG}" if no_catalog else "")}
+    version, people, _ = loaded
+    wanted = [source for source in sources if not (source == "catalog" and no_catalog)]
+    found = {source: _rank(settings, conn, loaded, source, persons or people, top) for source in wanted}
+    with transaction(conn) as cur:
+        for source, ranked in found.items():
+            replace_discoveries(cur, version, ranked, source)
+    summary = {"model_version": version, "people": _counts(found.get("catalog"))}
+    if "household" in sources:
+        summary["household"] = _counts(found["household"])
+    if no_catalog:
+        summary["catalog"] = f"skipped: {NO_CATALOG}"
+    return found, summary
+
+
+def _counts(ranked: dict | None) -> dict[str, int]:
+    return {person: len(songs) for person, songs in (ranked or {}).items()}
+
+
+def _champion_for(settings: Settings, conn, person: str | None, sources: Sequence[str]):
+    """The champion, after checking that it can answer for `person` from these sources."""
+    if list(sources) == ["catalog"] and settings.paths.catalog_csv is None:
         raise DataError(
             "discover needs a catalog CSV: set paths.catalog_csv in the config "
             "(or TASKCODE_CATALOG_CSV) to a 'Spotify Tracks Dataset' file"
         )
-    version, people, model = _champion(conn)
-    if person not in people:
+    loaded = _champion(conn)
+    if person is not None and person not in loaded[1]:
         raise DataError(
-            f"{person!r} is not one of the champion's people ({', '.join(people)}); "
+            f"{person!r} is not one of the champion's people ({', '.join(loaded[1])}); "
             "after syncing a new person, train again"
         )
-    return _rank_catalog(settings, conn, version, people, model, [person], top)[person]
+    return loaded
 
 
-def store_discoveries(settings: Settings, conn, top: int = 25) -> dict:
-    """Everyone's top catalog songs for the dashboard, replaced in one transaction; recorded in `runs`.
+def _rank(settings, conn, champion, source, persons, top) -> dict[str, list[dict]]:
+    """Score a source's songs once; for each person keep the best songs they have not liked."""
+    version, people, model = champion
+    songs = _household_songs(conn) if source == "household" else _catalog_songs(settings)
+    if songs.empty:
+        return {person: [] for person in persons}
+    chances = probabilities(model, songs)
+    liked = _liked(conn, persons)
+    result = {}
+    for person in persons:
+        scored = songs[["name", "artists", "owners"]].assign(
+            probability=chances[:, people.index(person)], row=np.arange(len(songs))
+        )
+        candidates = scored[~scored.index.isin(liked.get(person, set()))]
+        ranked = candidates.sort_values(["probability", "name"], ascending=[False, True]).head(top)
+        result[person] = [
+            {
+                "track_id": track_id,
+                "name": row["name"],
+                "artists": row["artists"],
+                "probability": round(float(row["probability"]), 4),
+                "probabilities": {p: round(float(c), 4) for p, c in zip(people, chances[int(row["row"])])},
+                "owners": list(row["owners"]),
+                "source": source,
+                "model_version": version,
+            }
+            for track_id, row in ranked.iterrows()
+        ]
+    return result
 
-    Skipped (not an error) without a catalog file or a champion: both are
-    normal states of a young deployment.
-    """
-    with recorded(conn, "discover") as run:
-        run.summary = _store_discoveries(settings, conn, top)
-        if "skipped" in run.summary:
-            run.status = "skipped"
-    return run.summary
 
-
-def _store_discoveries(settings: Settings, conn, top: int) -> dict:
-    if settings.paths.catalog_csv is None:
-        return {"skipped": "no catalog file configured (paths.catalog_csv)"}
-    loaded = registry.load_champion(conn)
-    if loaded is None:
-        return {"skipped": "no champion model yet"}
-    version, people, model = loaded
-    ranked = _rank_catalog(settings, conn, version, people, model, people, top)
-    with transaction(conn) as cur:
-        replace_discoveries(cur, version, ranked)
-    return {"model_version": version, "people": {person: len(songs) for person, songs in ranked.items()}}
-
-
-def _rank_catalog(settings, conn, version, people, model, persons, top) -> dict[str, list[dict]]:
-    """Score the whole catalog once; for each person keep the best songs they have not liked."""
+def _catalog_songs(settings: Settings) -> pd.DataFrame:
     from taskcode.catalog import catalog_features, read_catalog
 
     catalog = read_catalog(settings.paths.catalog_csv)
-    if catalog.empty:
-        return {person: [] for person in persons}
-    chances = probabilities(model, catalog_features(catalog))
+    songs = catalog_features(catalog)
+    return songs.assign(name=catalog["track_name"], artists=catalog["artists"], owners=[[]] * len(songs))
+
+
+def _household_songs(conn) -> pd.DataFrame:
+    """Every song someone likes now, with its features: the household's libraries."""
+    frame = dataset.feature_frame(conn)
+    frame = frame[frame["owners"].map(bool)]
+    with transaction(conn) as cur:
+        cur.execute(
+            "SELECT track_id, name, array_to_string(artists, ', ') FROM tracks WHERE track_id = ANY(%s)",
+            (list(frame.index),),
+        )
+        names = {track_id: (name, artists) for track_id, name, artists in cur.fetchall()}
+    return frame.assign(
+        name=[names.get(t, (None, None))[0] or "" for t in frame.index],
+        artists=[names.get(t, (None, None))[1] or "" for t in frame.index],
+    )
+
+
+def _liked(conn, persons) -> dict[str, set[str]]:
+    """The songs each person likes or once liked: never offered back to them."""
     with transaction(conn) as cur:
         cur.execute(
             """SELECT p.name, l.track_id FROM likes l JOIN people p ON p.person_id = l.person_id
@@ -159,22 +248,7 @@ def _rank_catalog(settings, conn, version, people, model, persons, top) -> dict[
         liked: dict[str, set[str]] = {}
         for name, track_id in cur.fetchall():
             liked.setdefault(name, set()).add(track_id)
-    result = {}
-    for person in persons:
-        scored = catalog.assign(probability=chances[:, people.index(person)])
-        candidates = scored[~scored.index.isin(liked.get(person, set()))]
-        ranked = candidates.sort_values(["probability", "track_name"], ascending=[False, True]).head(top)
-        result[person] = [
-            {
-                "track_id": track_id,
-                "name": row["track_name"],
-                "artists": row["artists"],
-                "probability": round(float(row["probability"]), 4),
-                "model_version": version,
-            }
-            for track_id, row in ranked.iterrows()
-        ]
-    return result
+    return liked
 
 
 def _champion(conn):
@@ -237,10 +311,18 @@ def format_predictions(predictions: Sequence[Prediction]) -> str:
     return "\n".join(lines)
 
 
-def format_discoveries(person: str, found: Sequence[dict]) -> str:
-    if not found:
-        return f"the catalog has no song that {person} has not liked yet"
-    lines = [f"catalog songs for {person} (champion model version {found[0]['model_version']}):"]
-    for rank, song in enumerate(found, start=1):
-        lines.append(f"{rank:>3}. {song['probability']:.2f}  {song['name']} – {song['artists']}  [{song['track_id']}]")
+def format_discoveries(found: dict[str, dict[str, list[dict]]], summary: dict) -> str:
+    """The CLI's listing: per source, each person's songs, then why a source gave none."""
+    lines = [f"champion model version {summary['model_version']}"] if "model_version" in summary else []
+    for source, by_person in found.items():
+        for person, songs in by_person.items():
+            if not songs:
+                lines.append(f"no {source} song that {person} has not liked yet")
+                continue
+            lines.append(f"{source} songs for {person}:")
+            for rank, song in enumerate(songs, start=1):
+                owners = f"  liked by {', '.join(song['owners'])}" if song["owners"] else ""
+                title = f"{song['name']} – {song['artists']}  [{song['track_id']}]"
+                lines.append(f"{rank:>3}. {song['probability']:.2f}  {title}{owners}")
+    lines += [f"{key}: {summary[key]}" for key in ("catalog", "skipped") if key in summary]
     return "\n".join(lines)

@@ -287,10 +287,11 @@ def track(conn, track_id: str) -> dict | None:
 
 
 def prediction(conn, track_id: str, version: int) -> dict | None:
-    """What a version's newest complete map says about a track; None if it is not on it.
+    """A version's stored answer for a track: its newest complete map, else its discoveries; None if neither.
 
     Returns {version, map_id, people, probabilities: {person: p}, predicted,
-    confidence, owners, out_of_place, placed}.
+    confidence, owners, out_of_place, placed, source ('map', 'household' or
+    'catalog'), name, artists}; a discovery has no map_id nor placed.
     """
     row = _row(
         conn,
@@ -300,16 +301,37 @@ def prediction(conn, track_id: str, version: int) -> dict | None:
                 ORDER BY updated_at DESC, map_id DESC
                 LIMIT 1)
            SELECT m.model_version AS version, m.map_id, v.people, p.probabilities,
-                  p.predicted, p.confidence, p.owners, p.out_of_place, p.placed
+                  p.predicted, p.confidence, p.owners, p.out_of_place, p.placed, 'map' AS source,
+                  t.name, array_to_string(t.artists, ', ') AS artists
              FROM newest
              JOIN maps m ON m.map_id = newest.map_id
              JOIN model_versions v ON v.version = m.model_version
              JOIN map_points p ON p.map_id = m.map_id
+             JOIN tracks t ON t.track_id = p.track_id
             WHERE p.track_id = %s""",
+        (version, track_id),
+    ) or _discovered(conn, track_id, version)
+    if row is not None:
+        row["probabilities"] = dict(zip(row["people"], row["probabilities"]))
+    return row
+
+
+def _discovered(conn, track_id: str, version: int) -> dict | None:
+    """The answer stored with a household pick or a catalog song (household first: it has owners)."""
+    row = _row(
+        conn,
+        """SELECT d.model_version AS version, NULL AS map_id, v.people, d.probabilities,
+                  d.owners, NULL AS placed, d.source, d.name, d.artists
+             FROM discoveries d JOIN model_versions v ON v.version = d.model_version
+            WHERE d.model_version = %s AND d.track_id = %s AND d.probabilities IS NOT NULL
+            ORDER BY d.source = 'household' DESC
+            LIMIT 1""",
         (version, track_id),
     )
     if row is not None:
-        row["probabilities"] = dict(zip(row["people"], row["probabilities"]))
+        best = max(range(len(row["people"])), key=row["probabilities"].__getitem__)
+        row["predicted"], row["confidence"] = row["people"][best], row["probabilities"][best]
+        row["out_of_place"] = bool(row["owners"]) and row["predicted"] not in row["owners"]
     return row
 
 
@@ -318,12 +340,15 @@ def prediction(conn, track_id: str, version: int) -> dict | None:
 
 
 def discoveries(conn, version: int) -> pd.DataFrame:
-    """Each person's top catalog songs for a model version, best first."""
+    """Each person's household picks, then catalog songs, for a model version, best first.
+
+    `owners`: who likes a household pick (empty for a catalog song).
+    """
     return _frame(
         conn,
-        """SELECT person, rank, track_id, name, artists, probability
+        """SELECT person, source, rank, track_id, name, artists, probability, owners
              FROM discoveries
             WHERE model_version = %s
-            ORDER BY person, rank, track_id""",
+            ORDER BY person, source = 'catalog', rank, track_id""",
         (version,),
     )

@@ -39,12 +39,12 @@ def status(conn) -> dict:
         cur.execute(
             """SELECT m.model_version, count(p.track_id)
                  FROM maps m LEFT JOIN map_points p ON p.map_id = m.map_id
-                WHERE m.complete
+                WHERE m.complete AND m.model_version = (SELECT version FROM model_versions WHERE status = 'champion')
                 GROUP BY m.map_id, m.model_version
                 ORDER BY m.updated_at DESC, m.map_id DESC LIMIT 1"""
         )
         row = cur.fetchone()
-        latest_map = {"version": row[0], "points": row[1]} if row else None
+        latest_map = {"version": row[0], "points": row[1]} if row else None  # the champion's newest map
     return {
         "users": users,
         "tracks": tracks,

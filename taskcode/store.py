@@ -386,13 +386,19 @@ def real_array(values) -> str:
     return "{" + ",".join(f"{float(v):.9g}" for v in values) + "}"
 
 
-def replace_discoveries(cur, version: int, ranked: dict[str, list[dict]]) -> None:
-    """This version's discoveries, each person's songs best first (a second night replaces, never adds)."""
-    cur.execute("DELETE FROM discoveries WHERE model_version = %s", (version,))
-    for person, songs in ranked.items():
-        for rank, song in enumerate(songs, start=1):
-            cur.execute(
-                """INSERT INTO discoveries (model_version, person, track_id, name, artists, probability, rank)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s)""",
-                (version, person, song["track_id"], song["name"], song["artists"], song["probability"], rank),
-            )
+def replace_discoveries(cur, version: int, ranked: dict[str, list[dict]], source: str = "catalog") -> None:
+    """This version's songs from one source for these people, best first (a rerun replaces, never adds)."""
+    cur.execute(
+        "DELETE FROM discoveries WHERE model_version = %s AND source = %s AND person = ANY(%s)",
+        (version, source, list(ranked)),
+    )
+    cur.executemany(
+        """INSERT INTO discoveries (model_version, source, person, track_id, name, artists, probability, rank,
+                                    owners, probabilities) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+        [
+            (version, source, person, s["track_id"], s["name"], s["artists"], s["probability"], rank)
+            + (s.get("owners", []), list(s.get("probabilities", {}).values()) or None)
+            for person, songs in ranked.items()
+            for rank, s in enumerate(songs, start=1)
+        ],
+    )

@@ -262,6 +262,37 @@ def test_discover_page(filled_db, app):
     assert all(link.startswith("https://open.spotify.com/track/") for t in tables for link in t["spotify"])
 
 
+def test_discover_page_shows_household_picks_from_the_others_library(filled_db, app):
+    at = no_exception(app("page_discover.py"))
+    household = [df.value for df in at.dataframe if "library" in df.value.columns]
+    assert len(household) == len(filled_db.people) == 2
+    first, second = filled_db.people
+    assert set(household[0]["library"]) == {f"from {second}'s library"}
+    assert set(household[1]["library"]) == {f"from {first}'s library"}
+    assert list(household[0]["probability"]) == sorted(household[0]["probability"], reverse=True)
+    assert "From each other's libraries" in texts(at) and "From the catalog" in texts(at)
+
+
+def test_predict_page_answers_a_discovered_catalog_song(filled_db, app):
+    with queries.read_only(filled_db.url) as conn:
+        found = queries.discoveries(conn, filled_db.champion)
+        song = found[found["source"] == "catalog"].iloc[0]
+        assert queries.track(conn, song["track_id"]) is None  # on no map: only Discover knows it
+    at = app("page_predict.py")
+    at.text_input(key="predict_ref").input(song["track_id"]).run()
+    no_exception(at)
+    assert "Unknown song" not in texts(at) and "'s song**" in texts(at)
+    assert song["name"] in texts(at) and "catalog discoveries" in texts(at)
+    assert sorted(m.label for m in at.metric) == sorted(filled_db.people)
+
+
+def test_predict_page_gives_the_command_that_can_answer_an_unknown_song(filled_db, app):
+    at = app("page_predict.py")
+    at.text_input(key="predict_ref").input(filled_db.unknown_track_id).run()
+    no_exception(at)
+    assert f"python -m taskcode predict {filled_db.unknown_track_id}" in texts(at)
+
+
 # -- empty and broken databases ----------------------------------------------------------
 
 EMPTY_STATES = {

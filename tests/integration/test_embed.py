@@ -8,7 +8,7 @@ import pytest
 
 from emulator import generate
 from emulator.database import load_into_database, track_row
-from taskcode import db, embed, promotion, store, train
+from taskcode import db, embed, promotion, registry, store, train
 from taskcode.config import load_settings
 from taskcode.errors import DataError
 from taskcode.items import SavedTrack, parse_timestamp
@@ -162,3 +162,18 @@ def test_map_without_a_champion_says_what_to_do(conn, settings):
     load_into_database(conn, generate(people=2, tracks=30, seed=1))
     with pytest.raises(DataError, match="no champion model yet.*python -m taskcode train"):
         embed.embed(settings, conn)
+
+
+def test_a_rollback_brings_the_champions_own_map_back(mapped, write_config):
+    conn, first = mapped["conn"], mapped["first"]["version"]
+    settings = load_settings(write_config(SMALL_MODEL.replace("[16, 8]", "[24, 12]")))
+    version = train.train(settings, conn, force=True).version
+    with db.transaction(conn) as cur:  # promote by hand: this test is about the map, not the gate
+        registry.move_champion(cur, version, first)
+        registry.record_decision(cur, version, "promoted by the test", replaces=first)
+    embed.embed(settings, conn)
+    assert status(conn)["map"]["version"] == version
+    assert promotion.rollback(conn).champion == first
+    assert status(conn)["map"]["version"] == status(conn)["champion"]["version"] == first
+    again = embed.embed(settings, conn)  # the champion's own map, extended, not drawn anew
+    assert again.version == first and again.fitted == 0 and again.placed == 0

@@ -474,7 +474,9 @@ def test_discoveries_are_stored_for_everyone_and_replaced(conn, champion_db):
     assert summary["people"] == {"alice": 7, "bob": 7}
     store_discoveries(settings, conn, top=3)  # a second night replaces, never adds
     with db.transaction(conn) as cur:
-        cur.execute("SELECT person, track_id, rank, probability FROM discoveries ORDER BY person, rank")
+        cur.execute(
+            "SELECT person, track_id, rank, probability FROM discoveries WHERE source = 'catalog' ORDER BY person, rank"
+        )
         rows = cur.fetchall()
     assert [(p, r) for p, _, r, _ in rows] == [
         ("alice", 1),
