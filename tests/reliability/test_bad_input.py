@@ -55,7 +55,7 @@ def test_every_quirk_and_broken_answer_at_once_then_a_rerun_changes_nothing(data
             )
             assert result.returncode == 0, result.stderr
 
-        # Odd items in both libraries (spotify-api.md), and broken answers from every service.
+        # Odd items in both libraries (as real liked-songs lists hold them), and broken answers from every service.
         odd = {
             name: {
                 kind: emulator.add_quirk(name, kind)
@@ -107,7 +107,7 @@ def test_every_quirk_and_broken_answer_at_once_then_a_rerun_changes_nothing(data
 
 
 def test_a_like_removed_while_paging_costs_no_other_like(database_url, config, tmp_path):
-    """`total` can change while paging (spotify-api.md): a song un-liked on page 1 shifts the
+    """`total` can change while paging (Spotify documents no snapshot): a song un-liked on page 1 shifts the
     songs of page 2 up by one, and the song that slid onto page 1 must not be lost."""
     library = generate(people=2, tracks=30, seed=3)
     with Emulator(library) as emulator:
