@@ -243,9 +243,8 @@ def test_me_is_the_person_behind_the_token(emulator, sample_library):
         "uri": f"spotify:user:{bob.user_id}",
         "href": f"{emulator.api_base}/users/{bob.user_id}",
         "external_urls": {"spotify": f"https://open.spotify.com/user/{bob.user_id}"},
-        "followers": {"href": None, "total": 0},
         "images": [],
-    }
+    }  # a development-mode app gets no country, email, explicit_content, followers or product
 
 
 def test_unknown_paths_and_methods(emulator):
