@@ -92,7 +92,6 @@ class DatabaseCacheHandler(CacheHandler):
         self.token_info = None
         with db.connection(self.settings) as conn, db.transaction(conn) as cur:
             store.discard_token(cur, self.person_id)
-        log.warning("person %d: Spotify refused the stored refresh token for good; it was discarded", self.person_id)
 
 
 def _register_token(token_info: dict | None) -> None:
