@@ -104,14 +104,24 @@ class Accounts:
         the app again: a new token, whose lifetime starts now.
         """
         with self._lock:
-            self.library.person(name)
-            client_id = client_id or self.client_id
-            if client_id not in self.clients:
-                raise DataError(f"no app {client_id!r} in the emulator; add it with add_client")
+            client_id = self._app_of(name, client_id)
             token = self._current.get((name, client_id))
             if token and not self.expired(self._refresh_tokens[token]):
                 return token
+            return self.authorize_again(name, client_id)
+
+    def authorize_again(self, name: str, client_id: str | None = None) -> str:
+        """A new login of the person: a new refresh token, whose lifetime starts now (the old one stays valid)."""
+        with self._lock:
+            client_id = self._app_of(name, client_id)
             return self.new_refresh_token(Grant(name, client_id, LIBRARY_SCOPE, self.clock.now()))
+
+    def _app_of(self, name: str, client_id: str | None) -> str:
+        self.library.person(name)
+        client_id = client_id or self.client_id
+        if client_id not in self.clients:
+            raise DataError(f"no app {client_id!r} in the emulator; add it with add_client")
+        return client_id
 
     def expired(self, grant: Grant) -> bool:
         """A refresh token's lifetime runs from the original authorization; refreshing does not extend it."""

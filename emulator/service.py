@@ -111,6 +111,10 @@ class Emulator:
         """The person's current refresh token for an app (default: the main one), valid with that app only."""
         return self.accounts.refresh_token(name, client_id)
 
+    def authorize_again(self, name: str, client_id: str | None = None) -> str:
+        """The person logs in to the app again: a new refresh token, its lifetime counted from now."""
+        return self.accounts.authorize_again(name, client_id)
+
     def revoke(self, name: str) -> None:
         """The person removed the app: refresh tokens answer invalid_grant, access tokens 401."""
         self.accounts.revoke(name)
