@@ -53,7 +53,7 @@ def measure(ctx: Context) -> list[Row]:
     library = generate(people=CLASS_PEOPLE, tracks=CLASS_TRACKS, seed=7, unknown_features=0.0, spotify_coverage=1.0)
     url = ctx.database("bench_api")
     rows = []
-    with Emulator(library) as emulator:
+    with Emulator(library, people_per_app=None) as emulator:  # 20 people on one app: no five-people limit
         env = {**emulator.env(), "DATABASE_URL": url, "TASKCODE_CONFIG": str(config_file(ctx.subfolder("api")))}
         with environment(env):
             settings = load_settings()
