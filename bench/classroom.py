@@ -87,7 +87,7 @@ def prepare(ctx: Context) -> dict:
     folder = ctx.subfolder("classroom")
     catalog = folder / "catalog.csv"
     library.write_catalog(catalog)
-    emulator = Emulator(library).start()
+    emulator = Emulator(library, people_per_app=None).start()  # 20 people: one app without the five-people limit
     ctx.on_close(emulator.stop)
     url = ctx.database("bench_class")
     env = {**emulator.env(), "DATABASE_URL": url, "TASKCODE_CONFIG": str(config_file(folder, catalog=catalog))}

@@ -6,15 +6,19 @@ import common
 import plotly.graph_objects as go
 import streamlit as st
 
-from taskcode import queries
+from taskcode import queries, status
+from taskcode.config import load_settings
 
 st.title("The data")
 
 overview = common.ask(queries.overview)
-people = common.ask(queries.people)
+people = common.ask(queries.people, status.lifetime_days(load_settings()))
 if people.empty:
     st.info(common.NO_DATA)
     st.stop()
+
+for warning in people["warning"].dropna():
+    st.warning(warning)
 
 first, second, third, fourth = st.columns(4)
 first.metric("People", overview["people"])
@@ -25,7 +29,7 @@ fourth.metric("Songs with audio features", f"{overview['tracks_with_features']:,
 
 st.subheader("Per person")
 st.dataframe(
-    people,
+    people.drop(columns="warning"),
     hide_index=True,
     column_config={
         "likes": st.column_config.NumberColumn("likes", help="Liked on Spotify now"),
@@ -33,6 +37,15 @@ st.dataframe(
         "newest_like": st.column_config.DatetimeColumn("newest like", format="YYYY-MM-DD HH:mm"),
         "last_sync": st.column_config.DatetimeColumn("last sync", format="YYYY-MM-DD HH:mm"),
         "last_full_sync": st.column_config.DatetimeColumn("last full sync", format="YYYY-MM-DD HH:mm"),
+        "authorized_at": st.column_config.DatetimeColumn("authorized", format="YYYY-MM-DD"),
+        "token_expires_at": st.column_config.DatetimeColumn(
+            "authorization expires",
+            format="YYYY-MM-DD",
+            help="Spotify's refresh tokens expire; refreshing does not extend them",
+        ),
+        "needs_authorize": st.column_config.CheckboxColumn(
+            "must authorize", help="python -m taskcode authorize --user NAME"
+        ),
     },
 )
 

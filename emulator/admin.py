@@ -55,6 +55,20 @@ def client(emu: Emulator, call: Call, data: dict) -> dict:
     return {"client_id": emu.client_id}  # never the secret
 
 
+def clock(emu: Emulator, call: Call, data: dict) -> dict:
+    return {"now": emu.now()}
+
+
+def advance_clock(emu: Emulator, call: Call, data: dict) -> dict:
+    """{"days": N} and/or {"seconds": N}: tokens age as if that time had passed."""
+    unknown = sorted(set(data) - {"days", "seconds"})
+    if unknown or not data:
+        raise DataError("advance the clock by 'days' and/or 'seconds'")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in data.values()):
+        raise DataError("'days' and 'seconds' must be numbers")
+    return {"now": emu.advance_clock(**data)}
+
+
 def request_log(emu: Emulator, call: Call, data: dict) -> list[dict]:
     return emu.requests(call.query.get("endpoint"))
 
@@ -106,6 +120,8 @@ def remove_like(emu: Emulator, call: Call, data: dict) -> dict:
 ROUTES: dict[tuple[str, str], Callable[[Emulator, Call, dict], object]] = {
     ("GET", "/admin/people"): people,
     ("GET", "/admin/client"): client,
+    ("GET", "/admin/clock"): clock,
+    ("POST", "/admin/clock"): advance_clock,
     ("GET", "/admin/requests"): request_log,
     ("DELETE", "/admin/requests"): clear_request_log,
     ("POST", "/admin/faults"): set_fault,

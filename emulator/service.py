@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import threading
 
-from emulator.accounts import Accounts
+from emulator.accounts import DAY, PEOPLE_PER_APP, Accounts
 from emulator.faults import Faults
 from emulator.library import Library
 from emulator.likes import Likes
@@ -30,6 +30,7 @@ class Emulator:
         access_token_ttl: int = 3600,
         port: int = 0,
         extended_quota: bool = False,
+        people_per_app: int | None = PEOPLE_PER_APP,
     ):
         """`extended_quota`: an app Spotify still serves /audio-features to; by default a development-mode one."""
         self.library = library
@@ -38,7 +39,9 @@ class Emulator:
         self.client_secret = client_secret or secrets.token_hex(16)
         self.port = port
         self.lock = threading.RLock()  # the one lock: every read and change of the parts below
-        self.accounts = Accounts(library, self.lock, self.client_id, self.client_secret, access_token_ttl)
+        self.accounts = Accounts(
+            library, self.lock, self.client_id, self.client_secret, access_token_ttl, people_per_app
+        )
         self.likes = Likes(library, self.lock)
         self.faults = Faults(self.lock, audio_features_gone=not extended_quota)
         self.request_log = RequestLog(self.lock)
@@ -104,12 +107,16 @@ class Emulator:
     # -- people, apps and tokens -----------------------------------------------------
 
     def add_client(self, client_id: str, client_secret: str) -> None:
-        """Another app: development-mode apps take 5 users each, so big homes need several."""
+        """Another app: development-mode apps take five people each, so big homes need several."""
         self.accounts.add_client(client_id, client_secret)
 
     def refresh_token(self, name: str, client_id: str | None = None) -> str:
         """The person's current refresh token for an app (default: the main one), valid with that app only."""
         return self.accounts.refresh_token(name, client_id)
+
+    def authorize_again(self, name: str, client_id: str | None = None) -> str:
+        """The person logs in to the app again: a new refresh token, its lifetime counted from now."""
+        return self.accounts.authorize_again(name, client_id)
 
     def revoke(self, name: str) -> None:
         """The person removed the app: refresh tokens answer invalid_grant, access tokens 401."""
@@ -122,6 +129,18 @@ class Emulator:
     def expire_access_tokens(self) -> None:
         """Every access token issued so far expires now: refresh paths get tested without sleeping."""
         self.accounts.expire_access_tokens()
+
+    def advance_clock(self, days: float = 0, seconds: float = 0) -> float:
+        """Move the accounts' clock forward: access and refresh tokens age as if that time had passed.
+
+        Returns the emulator's time now (Unix seconds).
+        """
+        self.accounts.advance_clock(days * DAY + seconds)
+        return self.now()
+
+    def now(self) -> float:
+        """The emulator's clock (Unix seconds): wall time plus every `advance_clock`."""
+        return self.accounts.clock.now()
 
     # -- changing the library while it is served ------------------------------------------
 

@@ -19,18 +19,11 @@ _MARKET = re.compile(r"[A-Z]{2}|from_token")
 
 
 def me(emu: Emulator, call: Call) -> Answer:
+    """The profile as a development-mode app sees it: no country, email, explicit_content, followers, product."""
     emu.accounts.authenticate(call)
     person = emu.library.person(call.person)
     return json_answer(
-        200,
-        shapes.spotify_object(
-            emu.api_base,
-            "user",
-            person.user_id,
-            display_name=person.display_name,
-            followers={"href": None, "total": 0},
-            images=[],
-        ),
+        200, shapes.spotify_object(emu.api_base, "user", person.user_id, display_name=person.display_name, images=[])
     )
 
 

@@ -72,7 +72,7 @@ def authorize(
     try:
         with db.transaction(conn) as cur:
             person_id = store.ensure_person(cur, name, client_id=client_id, client_secret=client_secret)
-            store.save_token(cur, person_id, cache.get_cached_token())
+            store.save_authorization(cur, person_id, cache.get_cached_token())
             store.set_spotify_profile(cur, person_id, profile.get("id"), profile.get("display_name"))
     except psycopg2.errors.UniqueViolation:
         with db.transaction(conn) as cur:

@@ -252,7 +252,7 @@ def cmd_status(settings: Settings, args) -> int:
     from taskcode.status import format_status, status
 
     with db.migrated(settings) as conn:
-        report = status(conn)
+        report = status(conn, settings)
     print(json.dumps(report, indent=2, sort_keys=True) if args.json else format_status(report))
     return 0
 

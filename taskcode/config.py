@@ -249,6 +249,7 @@ class SpotifySettings:
     page_size: int = setting(50, _Number(low=1, high=50, integer=True))
     backoff_initial_seconds: float = setting(1.0, _Number(low=0))
     backoff_max_seconds: float = setting(30.0, _Number(low=0))
+    refresh_token_lifetime_days: float = setting(182, _Number(low=0, low_open=True))
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,14 @@ Large columns the dashboard never shows (`model_versions.artifact`,
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 
 import pandas as pd
 import psycopg2
 
 from taskcode.db import describe_url
 from taskcode.errors import DatabaseError
+from taskcode.status import lifetime_days, token_outlook, token_warning
 
 # The tables the pages read; a database without them has not been migrated.
 TABLES = (
@@ -128,22 +130,39 @@ def overview(conn) -> dict:
 # Data page
 
 
-def people(conn) -> pd.DataFrame:
-    """One row per person: current likes, removed likes, last (full) sync."""
-    return _frame(
+def people(conn, token_lifetime_days: float | None = None) -> pd.DataFrame:
+    """One row per person: current likes, removed likes, last (full) sync, and their Spotify authorization.
+
+    The token columns are `status --json`'s (`taskcode.status.token_outlook`;
+    the lifetime defaults to the setting's default) and `status`'s warning
+    with the command to run: whether a token is stored is read, never the
+    token itself.
+    """
+    frame = _frame(
         conn,
         """SELECT p.name AS person,
                   count(l.track_id) FILTER (WHERE l.removed_at IS NULL) AS likes,
                   count(l.track_id) FILTER (WHERE l.removed_at IS NOT NULL) AS removed,
                   max(l.added_at) FILTER (WHERE l.removed_at IS NULL) AS newest_like,
                   s.last_sync_at AS last_sync,
-                  s.last_full_sync_at AS last_full_sync
+                  s.last_full_sync_at AS last_full_sync,
+                  p.authorized_at,
+                  EXISTS (SELECT 1 FROM spotify_tokens t WHERE t.person_id = p.person_id) AS has_token
              FROM people p
              LEFT JOIN likes l ON l.person_id = p.person_id
              LEFT JOIN sync_state s ON s.person_id = p.person_id
-            GROUP BY p.person_id, p.name, s.last_sync_at, s.last_full_sync_at
+            GROUP BY p.person_id, p.name, s.last_sync_at, s.last_full_sync_at, p.authorized_at
             ORDER BY p.name""",
     )
+    now, lifetime = dt.datetime.now(dt.UTC), token_lifetime_days or lifetime_days()
+    outlook = [
+        token_outlook(None if pd.isna(at) else at.to_pydatetime(), has_token, lifetime, now)
+        for at, has_token in zip(frame["authorized_at"], frame["has_token"], strict=True)
+    ]
+    frame["token_expires_at"] = pd.to_datetime([o["token_expires_at"] for o in outlook], utc=True)
+    frame["needs_authorize"] = [o["needs_authorize"] for o in outlook]
+    frame["warning"] = [token_warning(name, o, now) for name, o in zip(frame["person"], outlook, strict=True)]
+    return frame.drop(columns="has_token")
 
 
 def feature_coverage(conn) -> pd.DataFrame:

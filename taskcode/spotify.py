@@ -33,7 +33,7 @@ from taskcode.retry import ApiError, HTTPFailure, MalformedAnswer, RetryPolicy
 log = logging.getLogger(__name__)
 # spotipy logs every HTTP error at ERROR before our policy decides it is harmless.
 logging.getLogger("spotipy.client").setLevel(logging.CRITICAL)
-UNREGISTERED = "not registered"
+UNREGISTERED = ("not registered", "may not be registered")  # the older text and Spotify's 2026 one
 
 
 class CallCounter:
@@ -86,6 +86,12 @@ class DatabaseCacheHandler(CacheHandler):
         )
         with db.connection(self.settings) as conn, db.transaction(conn) as cur:
             store.save_token(cur, self.person_id, token_info)
+
+    def discard(self) -> None:
+        """Spotify answered invalid_grant: the token is dead and must not be tried again."""
+        self.token_info = None
+        with db.connection(self.settings) as conn, db.transaction(conn) as cur:
+            store.discard_token(cur, self.person_id)
 
 
 def _register_token(token_info: dict | None) -> None:
@@ -245,13 +251,8 @@ class SpotifyClient:
             except _Unauthorized:
                 raise AuthorizationError(self._reauthorize("Spotify refuses the fresh access token")) from None
         except ApiError as exc:
-            if exc.status == 403 and UNREGISTERED in str(exc).lower():
-                raise AuthorizationError(
-                    f"{self.name} is not registered in the Spotify app's Developer Dashboard "
-                    "(development-mode apps admit 5 listed users): add them there, or give them an app "
-                    f"of their own: python -m taskcode authorize --user {self.name} "
-                    "--client-id ID --client-secret SECRET"
-                ) from None
+            if exc.status == 403 and any(text in str(exc).lower() for text in UNREGISTERED):
+                raise AuthorizationError(not_listed(self.name)) from None
             raise
 
     def _refresh(self) -> None:
@@ -278,6 +279,11 @@ class SpotifyClient:
                     raise HTTPFailure(
                         exc.status, f"token endpoint: {exc.error}", retry_after=parse_retry_after(retry_after)
                     ) from None
+                if exc.error == "invalid_grant":
+                    why = f"Spotify answered invalid_grant: {exc.description or 'the token is no longer valid'}"
+                    if self._discard():
+                        why += "; the stored token was discarded"
+                    raise AuthorizationError(self._reauthorize(why)) from None
                 if exc.error == "invalid_client":
                     raise AuthorizationError(
                         "Spotify refuses the app credentials (invalid_client): check SPOTIFY_CLIENT_ID and "
@@ -293,6 +299,13 @@ class SpotifyClient:
 
         return run
 
+    def _discard(self) -> bool:
+        """Forget a stored token Spotify refused for good (it says not to retry it)."""
+        if isinstance(self.cache, DatabaseCacheHandler):
+            self.cache.discard()
+            return True
+        return False
+
     def _reauthorize(self, why: str) -> str:
         name = self.name
         return f"{name}'s Spotify authorization is not usable ({why}); run: python -m taskcode authorize --user {name}"
@@ -302,14 +315,22 @@ class _Unauthorized(Exception):
     pass
 
 
+def not_listed(name: str) -> str:
+    """Spotify's 403 for a person the app does not admit: the five-people limit, and the way around it."""
+    return (
+        f"{name} is not registered in the Spotify app's Developer Dashboard (the five-people limit: a "
+        "development-mode app admits at most five listed people): list them there, or authorize them with "
+        f"an app of their own: python -m taskcode authorize --user {name} --client-id ID"
+    )
+
+
 def client_for(settings: Settings, conn, person: store.PersonRecord, **kwargs) -> SpotifyClient:
-    """A client with the person's stored token; a clear error if they never authorized."""
+    """A client with the person's stored token; a clear error if they never authorized (or it was discarded)."""
     with db.transaction(conn) as cur:
         token = store.load_token(cur, person.person_id)
     if not token:
-        raise AuthorizationError(
-            f"{person.name} has not authorized Spotify yet; run: python -m taskcode authorize --user {person.name}"
-        )
+        state = "needs to authorize Spotify again" if person.authorized_at else "has not authorized Spotify yet"
+        raise AuthorizationError(f"{person.name} {state}; run: python -m taskcode authorize --user {person.name}")
     cache = DatabaseCacheHandler(settings, person.person_id, token)
     return SpotifyClient(settings, person.name, app_credentials(settings, person), cache, **kwargs)
 

@@ -43,6 +43,7 @@ class PersonRecord:
     client_id: str | None
     client_secret: str | None
     has_token: bool
+    authorized_at: dt.datetime | None = None  # None: before the project recorded it
 
 
 # -- people -------------------------------------------------------------------
@@ -63,7 +64,7 @@ def ensure_person(cur, name: str, *, client_id: str | None = None, client_secret
 
 def get_people(cur, names: Sequence[str] | None = None) -> list[PersonRecord]:
     cur.execute(
-        """SELECT p.person_id, p.name, p.client_id, p.client_secret, t.person_id IS NOT NULL
+        """SELECT p.person_id, p.name, p.client_id, p.client_secret, t.person_id IS NOT NULL, p.authorized_at
              FROM people p LEFT JOIN spotify_tokens t ON t.person_id = p.person_id
             WHERE %(all)s OR p.name = ANY(%(names)s)
             ORDER BY p.name""",
@@ -93,11 +94,24 @@ def load_token(cur, person_id: int) -> dict | None:
 
 
 def save_token(cur, person_id: int, token_info: dict) -> None:
+    """A token refreshed or first stored; the authorization date is `save_authorization`'s."""
     cur.execute(
         """INSERT INTO spotify_tokens (person_id, token_info) VALUES (%s, %s)
            ON CONFLICT (person_id) DO UPDATE SET token_info = EXCLUDED.token_info, updated_at = now()""",
         (person_id, json.dumps(token_info)),
     )
+
+
+def save_authorization(cur, person_id: int, token_info: dict) -> None:
+    """A new authorization: the token, and now as the date its lifetime counts from."""
+    save_token(cur, person_id, token_info)
+    cur.execute("UPDATE people SET authorized_at = now() WHERE person_id = %s", (person_id,))
+
+
+def discard_token(cur, person_id: int) -> bool:
+    """Spotify refused the refresh token for good (invalid_grant): it must not be tried again."""
+    cur.execute("DELETE FROM spotify_tokens WHERE person_id = %s", (person_id,))
+    return cur.rowcount > 0
 
 
 # -- tracks and likes -----------------------------------------------------------

@@ -209,6 +209,29 @@ def test_data_page(filled_db, app):
     assert at.json  # the full summary of the newest run
 
 
+def test_data_page_warns_before_a_spotify_authorization_expires(filled_db, app):
+    import psycopg2
+
+    first, second = sorted(filled_db.people)
+    writer = psycopg2.connect(filled_db.url)
+    with writer, writer.cursor() as cur:
+        cur.execute(
+            "UPDATE people SET authorized_at = now() - interval '175 days' WHERE name = %s RETURNING person_id",
+            (first,),
+        )
+        cur.execute("INSERT INTO spotify_tokens (person_id, token_info) VALUES (%s, '{}')", cur.fetchone())
+    writer.close()
+    at = no_exception(app("page_data.py"))
+    warnings = [w.value for w in at.warning]
+    assert any(
+        f"{first}'s Spotify authorization expires on" in w and f"python -m taskcode authorize --user {first}" in w
+        for w in warnings
+    ), warnings
+    assert f"{second} has not authorized Spotify yet; run: python -m taskcode authorize --user {second}" in warnings
+    people = at.dataframe[0].value.set_index("person")
+    assert people.loc[first, "needs_authorize"] == False and people.loc[second, "needs_authorize"] == True  # noqa: E712
+
+
 def test_predict_page_with_a_known_song(filled_db, app):
     known = filled_db.known_track
     at = app("page_predict.py")

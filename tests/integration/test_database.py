@@ -114,8 +114,9 @@ def test_status_counts_likes_removed_and_features(conn, settings):
         cur.execute("INSERT INTO audio_features (track_id, source, energy) VALUES ('t1', 'csv', 0.5)")
     result = run_cli("status", "--json")
     report = json.loads(result.stdout)
-    assert report["users"]["alice"] == {"likes": 2, "removed": 1, "last_sync": None}
-    assert report["users"]["bob"] == {"likes": 0, "removed": 0, "last_sync": None}
+    never = {"last_sync": None, "authorized_at": None, "token_expires_at": None, "needs_authorize": True}
+    assert report["users"]["alice"] == {"likes": 2, "removed": 1, **never}
+    assert report["users"]["bob"] == {"likes": 0, "removed": 0, **never}
     assert report["tracks"] == 3 and report["tracks_with_features"] == 1
 
 

@@ -243,9 +243,8 @@ def test_me_is_the_person_behind_the_token(emulator, sample_library):
         "uri": f"spotify:user:{bob.user_id}",
         "href": f"{emulator.api_base}/users/{bob.user_id}",
         "external_urls": {"spotify": f"https://open.spotify.com/user/{bob.user_id}"},
-        "followers": {"href": None, "total": 0},
         "images": [],
-    }
+    }  # a development-mode app gets no country, email, explicit_content, followers or product
 
 
 def test_unknown_paths_and_methods(emulator):
@@ -319,6 +318,68 @@ def test_revoked_person_gets_invalid_grant_and_401(emulator, sample_library):
     assert spotify(emulator, "alice").current_user()["id"] == sample_library.person("alice").user_id
 
 
+def test_refresh_tokens_expire_182_days_after_authorization(emulator, sample_library):
+    url = f"{emulator.accounts_base}/api/token"
+    app = (emulator.client_id, emulator.client_secret)
+    old, alice = emulator.refresh_token("alice"), spotify(emulator, "alice")
+
+    def refresh(token):
+        return requests.post(url, auth=app, data={"grant_type": "refresh_token", "refresh_token": token})
+
+    emulator.advance_clock(days=181)
+    assert refresh(old).status_code == 200  # refreshing works, and does not extend the lifetime
+    emulator.advance_clock(days=1, seconds=1)
+    answer = refresh(old)
+    assert (answer.status_code, answer.json()) == (
+        400,
+        {"error": "invalid_grant", "error_description": "Refresh token expired"},
+    )
+    with pytest.raises(SpotifyOauthError) as caught:  # what spotipy makes of it
+        alice.current_user()
+    assert (caught.value.error, caught.value.error_description) == ("invalid_grant", "Refresh token expired")
+    fresh = emulator.refresh_token("alice")  # asking again stands for authorizing again: a new lifetime
+    assert fresh != old and refresh(fresh).status_code == 200
+    assert refresh(old).status_code == 400
+    with pytest.raises(DataError, match="only moves forward"):
+        emulator.advance_clock(days=-1)
+
+
+def test_access_tokens_age_on_the_emulator_clock(emulator):
+    headers = bearer(emulator)
+    assert requests.get(f"{emulator.api_base}/me", headers=headers).status_code == 200
+    emulator.advance_clock(seconds=3600)
+    answer = requests.get(f"{emulator.api_base}/me", headers=headers)
+    assert (answer.status_code, answer.json()["error"]["message"]) == (401, "The access token expired")
+
+
+def test_a_development_mode_app_admits_five_people():
+    from emulator import generate
+
+    library = generate(people=7, tracks=30, seed=3)
+    names = [p.name for p in library.people]
+    with Emulator(library) as emu:
+        for name in names[:5]:
+            assert spotify(emu, name).current_user()["id"] == library.person(name).user_id
+        sixth = spotify(emu, names[5])
+        for call in (sixth.current_user, sixth.current_user_saved_tracks):
+            error = spotify_error(call)
+            assert error.http_status == 403
+        answer = requests.get(f"{emu.api_base}/me", headers=bearer(emu, names[5]))
+        assert answer.json() == {
+            "error": {
+                "status": 403,
+                "message": "Check settings on developer.spotify.com/dashboard, the user may not be registered.",
+            }
+        }
+        emu.add_client("own-app", "own-secret")  # the sixth person with an app of their own
+        own = {"grant_type": "refresh_token", "refresh_token": emu.refresh_token(names[5], client_id="own-app")}
+        token = requests.post(f"{emu.accounts_base}/api/token", auth=("own-app", "own-secret"), data=own).json()
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        assert requests.get(f"{emu.api_base}/me", headers=headers).json()["id"] == library.person(names[5]).user_id
+    with Emulator(library, people_per_app=None) as emu:  # an extended-quota app: no such limit
+        assert all(spotify(emu, name).current_user() for name in names)
+
+
 def test_token_endpoint_checks_the_app_and_the_grant(emulator):
     url = f"{emulator.accounts_base}/api/token"
     refresh = {"grant_type": "refresh_token", "refresh_token": emulator.refresh_token("alice")}
@@ -378,10 +439,20 @@ def test_authorization_code_needs_the_same_redirect_uri(emulator):
 
 
 @pytest.mark.parametrize(
+    "redirect_uri", ["https://example.com/callback", "http://127.0.0.1:8765/callback", "http://[::1]:8765/cb"]
+)
+def test_authorize_accepts_https_and_loopback_http(emulator, redirect_uri):
+    params = {"client_id": emulator.client_id, "response_type": "code", "redirect_uri": redirect_uri, "scope": SCOPE}
+    answer = requests.get(f"{emulator.accounts_base}/authorize", params=params, allow_redirects=False)
+    assert answer.status_code == 302 and answer.headers["Location"].startswith(f"{redirect_uri}?code=")
+
+
+@pytest.mark.parametrize(
     "change, message",
     [
         ({"redirect_uri": "http://localhost:8765/callback"}, "INVALID_CLIENT: Insecure redirect URI"),
         ({"redirect_uri": "http://example.com/callback"}, "INVALID_CLIENT: Insecure redirect URI"),
+        ({"redirect_uri": "https://localhost/callback"}, "INVALID_CLIENT: Insecure redirect URI"),
         ({"redirect_uri": ""}, "INVALID_CLIENT: Invalid redirect URI"),
         ({"client_id": "someone-else"}, "INVALID_CLIENT: Invalid client"),
         ({"response_type": "token"}, "unsupported_response_type"),
@@ -797,6 +868,23 @@ def test_admin_people_client_and_unknown_paths(emulator, sample_library):
     assert requests.get(f"{admin}/client").json() == {"client_id": emulator.client_id}  # never the secret
     missing = requests.get(f"{admin}/secrets")
     assert (missing.status_code, missing.json()) == (404, {"error": {"status": 404, "message": "Service not found"}})
+
+
+def test_admin_clock(emulator):
+    clock, before = f"{emulator.url}/admin/clock", emulator.now()
+    assert requests.get(clock).json()["now"] >= before
+    token = emulator.refresh_token("alice")
+    moved = requests.post(clock, json={"days": 183})
+    assert moved.status_code == 200 and moved.json()["now"] >= before + 183 * 86400
+    answer = requests.post(
+        f"{emulator.accounts_base}/api/token",
+        auth=(emulator.client_id, emulator.client_secret),
+        data={"grant_type": "refresh_token", "refresh_token": token},
+    )
+    assert answer.json()["error_description"] == "Refresh token expired"
+    for bad in ({}, {"weeks": 2}, {"days": "a lot"}, {"days": -1}):
+        refused = requests.post(clock, json=bad)
+        assert refused.status_code == 400 and refused.json()["error"]["message"], bad
 
 
 def test_admin_faults(emulator):

@@ -116,10 +116,14 @@ def test_full_sync_marks_removed_and_brings_relikes_back(synced, sample_library)
     summary = sync.run(settings, conn, full=True)
     assert summary.people[0].removed == 1 and summary.people[1].removed == 0
     assert gone in likes_in_db(conn, "alice", removed=True)
-    assert status(conn)["users"]["alice"] == {
+    report = status(conn)["users"]["alice"]
+    assert report == {
         "likes": len(sample_library.likes_of("alice")),
         "removed": 1,
-        "last_sync": status(conn)["users"]["alice"]["last_sync"],
+        "last_sync": report["last_sync"],
+        "authorized_at": report["authorized_at"],
+        "token_expires_at": report["token_expires_at"],
+        "needs_authorize": False,
     }
     emulator.add_like("alice", track_id=gone)  # liked again, newest now
     sync.run(settings, conn)
