@@ -111,14 +111,14 @@ def fit(settings: Settings, data: dataset.Dataset):
     tf.config.experimental.enable_op_determinism()
 
     train_part, validation, test = data.part("train"), data.part("validation"), data.part("test")
-    model = build_model(settings, data.people, train_part)
+    model = build_model(settings, data.people, train_part, data.columns, data.artists)
     stop = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=settings.model.patience, restore_best_weights=True
     )
     batch_size = batch_size_for(settings.model.batch_size, len(train_part))
     started = time.perf_counter()
     history = model.fit(
-        model_inputs(model, train_part),
+        model_inputs(model, train_part, leave_out=True),
         _targets(train_part, len(data.people)),
         validation_data=(model_inputs(model, validation), _targets(validation, len(data.people))),
         epochs=settings.model.epochs,
