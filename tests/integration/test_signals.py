@@ -59,6 +59,10 @@ def test_artists_add_what_the_sound_cannot_tell(conn, write_config):
     names = {t.name for t in registry.load_model(conn, both.version).inputs}
     assert {"artist_ids", "release_year", "explicit", "artist_count", "danceability"} <= names
     assert "popularity" not in names  # this database has no popularity column
+    # Beside every version: the baselines on the network's own inputs, and one on the sound alone.
+    assert set(both.baselines) == {"logistic_regression", "sklearn_mlp", "audio_only_mlp"}
+    assert both.baselines["audio_only_mlp"]["f1"] < both.metrics["f1"] - 0.05
+    assert set(audio.baselines) == {"logistic_regression", "sklearn_mlp"}  # its inputs are the sound alone
 
 
 def test_popularity_is_used_only_where_the_database_has_it(conn, settings):
