@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from emulator.library import Library, Like, Person, iso
-from emulator.taste import DEFAULT_SEPARATION, FEATURE_SOURCES, LATENT_DIMS, taste_centres, tracks_from_latent
+from emulator.taste import DEFAULT_SEPARATION, FEATURE_SOURCES, Artists, taste_centres, tracks_from_latent
 from taskcode.errors import DataError
 
 
@@ -41,10 +41,10 @@ def generate(
 
     own_per_person = tracks - int(round(tracks * overlap)) if people > 1 else tracks
     owner = np.repeat(np.arange(people), own_per_person)
-    latent = centres[owner] + rng.standard_normal((len(owner), LATENT_DIMS))
+    artists = Artists.draw(centres, own_per_person, seed, rng)
     extra_owner = rng.integers(0, people, catalog_extra)
-    extra_latent = centres[extra_owner] + rng.standard_normal((catalog_extra, LATENT_DIMS))
-    all_tracks = tracks_from_latent(np.vstack([latent, extra_latent]), rng, serial_start=1)
+    latent, artist_numbers = artists.songs_of(np.concatenate([owner, extra_owner]), rng)
+    all_tracks = tracks_from_latent(latent, rng, serial_start=1, artist_numbers=artist_numbers)
     _assign_sources(all_tracks, rng, unknown_features, spotify_coverage, reccobeats_coverage, csv_coverage)
 
     liked_tracks = all_tracks[: len(owner)]

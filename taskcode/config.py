@@ -20,7 +20,7 @@ from typing import Any, get_type_hints
 import yaml
 
 from taskcode.errors import ConfigError
-from taskcode.schema import CATEGORICAL_FEATURES, FEATURE_NAMES, FEATURE_SOURCES
+from taskcode.schema import CATEGORICAL_FEATURES, FEATURE_NAMES, FEATURE_SOURCES, SIGNALS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -196,6 +196,18 @@ def _layers(value: Any, key: _Key) -> tuple[int, ...]:
     return tuple(value)
 
 
+def _signals(value: Any, key: _Key) -> dict[str, bool]:
+    """Each signal group on or off; a group the file does not name stays on."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"config: '{key.name}' must map {', '.join(SIGNALS)} to true or false")
+    for name, on in value.items():
+        if name not in SIGNALS:
+            raise ConfigError(f"config: unknown signal '{key.child(name).name}'; allowed: {', '.join(SIGNALS)}")
+        if not isinstance(on, bool):
+            raise ConfigError(f"config: '{key.child(name).name}' must be true or false, got {on!r}")
+    return {name: value.get(name, True) for name in SIGNALS}
+
+
 def _cron(value: Any, key: _Key) -> str:
     value = _text(value, key)
     if len(value.split()) != 5 and not value.startswith("@"):
@@ -273,6 +285,7 @@ class ModelSettings:
     loss: str = setting("auto", _Choice(LOSSES))
     min_tracks_per_person: int = setting(20, _Number(low=1, integer=True))
     min_f1_gain: float = setting(0.0, _Number(low=0, high=1))
+    signals: dict[str, bool] = setting({name: True for name in SIGNALS}, _signals)
     validation_fraction: float = setting(0.15, _Number(low=0, low_open=True, high=0.5))
     test_fraction: float = setting(0.2, _Number(low=0, low_open=True, high=0.5))
     l2: float = setting(0.001, _Number(low=0))

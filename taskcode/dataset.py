@@ -19,6 +19,7 @@ Plain pandas and SQL only: the map stage and the dashboard use
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -32,7 +33,7 @@ import pandas as pd
 from taskcode.config import Settings
 from taskcode.db import transaction
 from taskcode.errors import DataError
-from taskcode.schema import FEATURE_NAMES, FEATURES, Feature
+from taskcode.schema import BY_NAME, FEATURE_NAMES, FEATURES, METADATA_SIGNALS, Feature
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
@@ -41,14 +42,17 @@ SPLITS = ("train", "validation", "test")
 _DERIVED = {"artist_count": "NULLIF(cardinality(t.artists), 0)"}  # empty list: not sent, so NULL
 
 
-def _select(feature: Feature) -> str:
+def _select(feature: Feature, track_columns: frozenset[str]) -> str:
     """How one feature is read: audio ones from audio_features (f), metadata ones from
-    tracks (t); a source's value, when it sent one, wins over the track's."""
+    tracks (t); a source's value, when it sent one, wins over the track's. An optional
+    feature whose column this database lacks reads as NULL."""
     name = feature.name
     if name in _DERIVED:
         expression = _DERIVED[name]
     elif feature.origin == "audio":
         expression = f"f.{name}"
+    elif feature.optional and name not in track_columns:
+        expression = "NULL::double precision"
     elif feature.sources:
         expression = f"COALESCE(f.{name}, t.{name})"
     else:
@@ -57,10 +61,15 @@ def _select(feature: Feature) -> str:
 
 
 _COMMA = ",\n       "
-# One row per track that has audio features, with the names of who likes it now.
-_FEATURE_SQL = f"""
+
+
+@functools.lru_cache(maxsize=4)
+def _feature_sql(track_columns: frozenset[str]) -> str:
+    """One row per track that has audio features, with its artists and who likes it now."""
+    return f"""
 SELECT f.track_id,
-       {_COMMA.join(_select(feature) for feature in FEATURES)},
+       {_COMMA.join(_select(feature, track_columns) for feature in FEATURES)},
+       t.artist_ids,
        COALESCE(array_agg(p.name ORDER BY p.name) FILTER (WHERE p.name IS NOT NULL),
                 '{{}}') AS owners
   FROM audio_features f
@@ -73,18 +82,28 @@ SELECT f.track_id,
 """
 
 
+def _track_columns(cur) -> frozenset[str]:
+    cur.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'tracks' "
+        "AND table_schema = current_schema()"
+    )
+    return frozenset(row[0] for row in cur.fetchall())
+
+
 def feature_frame(conn, track_ids: Sequence[str] | None = None) -> pd.DataFrame:
     """Raw feature columns (FEATURE_NAMES, floats, NaN = missing) by track_id,
-    plus `owners`: the names of the people who like the track now (maybe none).
+    plus `artist_ids` (a tuple, maybe empty) and `owners`: the names of the
+    people who like the track now (maybe none).
 
     Tracks without audio features are not in the frame.
     """
     with transaction(conn) as cur:
-        cur.execute(_FEATURE_SQL, {"all": track_ids is None, "ids": list(track_ids or [])})
+        cur.execute(_feature_sql(_track_columns(cur)), {"all": track_ids is None, "ids": list(track_ids or [])})
         rows = cur.fetchall()
-    columns = ["track_id", *FEATURE_NAMES, "owners"]
+    columns = ["track_id", *FEATURE_NAMES, "artist_ids", "owners"]
     frame = pd.DataFrame(rows, columns=columns).set_index("track_id")
     frame[list(FEATURE_NAMES)] = frame[list(FEATURE_NAMES)].astype("float64")
+    frame["artist_ids"] = frame["artist_ids"].apply(lambda ids: tuple(ids or ()))
     frame["owners"] = frame["owners"].apply(list)
     return frame
 
@@ -124,10 +143,11 @@ class Dataset:
     """Tonight's labelled songs, split, plus the shared ones for the map."""
 
     people: tuple[str, ...]
-    columns: dict[str, str]  # feature -> preprocessing, from config
+    columns: dict[str, str]  # feature -> preprocessing: the model's numeric inputs (see model_columns)
     labelled: pd.DataFrame  # by track_id: raw features, "person", "label", "split"
     shared: pd.DataFrame  # by track_id: raw features, "owners"
     fingerprint: str
+    artists: bool = False  # model.signals.artists: the model looks up each song's artist_ids
 
     def part(self, split: str) -> pd.DataFrame:
         return self.labelled[self.labelled["split"] == split]
@@ -160,14 +180,30 @@ def load(settings: Settings, conn) -> Dataset:
     ]
     shared = frame[owner_count > 1]
     _check_enough(labelled, names, model.min_tracks_per_person)
-    columns = dict(settings.features.columns)
+    columns = model_columns(settings, labelled)
     return Dataset(
         people=names,
         columns=columns,
         labelled=labelled,
         shared=shared,
         fingerprint=fingerprint(labelled, columns, training_config(settings)),
+        artists=settings.model.signals["artists"],
     )
+
+
+def model_columns(settings: Settings, labelled: pd.DataFrame) -> dict[str, str]:
+    """The numeric columns the model takes: features.columns of the switched-on signal
+    groups, plus the metadata group's own; an optional feature nobody sent is left out."""
+    signals = settings.model.signals
+    columns = {name: how for name, how in settings.features.columns.items() if signals[BY_NAME[name].signal]}
+    if signals["metadata"]:
+        columns |= {name: how for name, how in METADATA_SIGNALS.items() if name not in columns}
+    for name in [name for name in columns if BY_NAME[name].optional and labelled[name].isna().all()]:
+        log.info("%s left out of the model: no source gave it for any song", name)
+        del columns[name]
+    if not columns and not signals["artists"]:
+        raise DataError("model.signals switches off every feature the model could use; switch one on")
+    return columns
 
 
 def _check_enough(labelled: pd.DataFrame, names: tuple[str, ...], minimum: int) -> None:
@@ -202,15 +238,16 @@ def _check_enough(labelled: pd.DataFrame, names: tuple[str, ...], minimum: int) 
 
 
 def fingerprint(labelled: pd.DataFrame, columns: dict[str, str], config: dict) -> str:
-    """sha256 over the sorted labelled rows (id, person, used feature values) and the config."""
+    """sha256 over the sorted labelled rows (id, person, artists, used feature values) and the config."""
     digest = hashlib.sha256()
     digest.update(json.dumps(config, sort_keys=True).encode("utf-8"))
     used = sorted(columns)
     rows = labelled.sort_index()
     # Column by column, not iterrows (5 s for 80k songs); the bytes hashed are the same.
     values = [[None if _missing(v) else float(v) for v in rows[c].tolist()] for c in used]
-    for track_id, person, *row in zip(rows.index, rows["person"], *values):
-        digest.update(json.dumps([track_id, person, row]).encode("utf-8"))
+    artists = rows["artist_ids"].tolist() if "artist_ids" in rows else [()] * len(rows)
+    for track_id, person, artist_ids, *row in zip(rows.index, rows["person"], artists, *values):
+        digest.update(json.dumps([track_id, person, list(artist_ids), row]).encode("utf-8"))
     return digest.hexdigest()
 
 

@@ -9,12 +9,13 @@ could get out of step with the model.
     danceability ─ fill ─ standardise ─┐
     speechiness  ─ fill ─ log ─ standardise ─┤
     key          ─ fill ─ one-hot ─────┼─ features ─ hidden_1 … hidden_k ─ output
-    …                                   ┘
+    …                                   │
+    artist_ids, leave_out ─ affinity ──┘   (model.signals.artists)
 
 Two people: one sigmoid unit (the probability of the second person) and
 binary cross-entropy; more people: softmax and categorical cross-entropy.
 
-The two custom layers live in `taskcode.layers`, which imports Keras at module
+The custom layers live in `taskcode.layers`, which imports Keras at module
 level (a layer class must subclass Keras' own); this module imports Keras and
 TensorFlow only inside the functions that need them, so the CLI, the registry
 and the dashboard start without them.
@@ -47,16 +48,20 @@ VOCABULARIES = {
 # IntegerLookup's default oov_token is -1, which would silently turn key = -1
 # into "unknown"; this value is never a real feature.
 OOV_TOKEN = -1000
+# The artist signal's two inputs: a song's artist ids joined by ";", and the person
+# whose own like is left out of the artist counts (-1: nobody; see ArtistAffinity).
+ARTIST_IDS, LEAVE_OUT = "artist_ids", "leave_out"
 
 
 # -- building -------------------------------------------------------------------------
 
 
-def build_model(settings: Settings, people, train_part: pd.DataFrame):
-    """The compiled functional model: preprocessing, hidden layers, output."""
+def build_model(settings: Settings, people, train_part: pd.DataFrame, columns: dict[str, str], artists: bool):
+    """The compiled functional model: preprocessing (`columns`, and the artist lookup
+    when `artists`), hidden layers, output."""
     import keras
 
-    inputs, features = _preprocessing(settings.features.columns, train_part)
+    inputs, features = preprocessing(columns, train_part, people if artists else None)
     # A little weight decay (model.l2) keeps the small network from memorising
     # a thousand songs; without it the validation loss turns up after a few epochs.
     decay = keras.regularizers.L2(settings.model.l2) if settings.model.l2 > 0 else None
@@ -90,11 +95,12 @@ def output_and_loss(loss: str, n_people: int) -> tuple[int, str, str]:
     return n_people, "softmax", loss
 
 
-def _preprocessing(columns: dict[str, str], train_part: pd.DataFrame):
-    """One Input per feature column and the concatenated, preprocessed tensor.
+def preprocessing(columns: dict[str, str], train_part: pd.DataFrame, people=None):
+    """One Input per feature column (and the artist inputs when `people` is given)
+    and the concatenated, preprocessed tensor.
 
-    Every statistic (fill value, mean, variance) comes from the training
-    split only, so nothing about the validation or test songs leaks in.
+    Every statistic (fill value, mean, variance, artist counts) comes from the
+    training split only, so nothing about the validation or test songs leaks in.
     """
     import keras
 
@@ -122,9 +128,27 @@ def _preprocessing(columns: dict[str, str], train_part: pd.DataFrame):
             )
         inputs[column] = keras.Input(shape=(1,), dtype="float32", name=column)
         encoded.append(_apply(steps, inputs[column]))
+    if people is not None:
+        inputs[ARTIST_IDS] = keras.Input(shape=(1,), dtype="string", name=ARTIST_IDS)
+        inputs[LEAVE_OUT] = keras.Input(shape=(1,), dtype="float32", name=LEAVE_OUT)
+        encoded.append(_artist_affinity(train_part, len(people))([inputs[ARTIST_IDS], inputs[LEAVE_OUT]]))
     if len(encoded) == 1:
         return inputs, keras.layers.Identity(name="features")(encoded[0])
     return inputs, keras.layers.Concatenate(name="features")(encoded)
+
+
+def _artist_affinity(train_part: pd.DataFrame, n_people: int):
+    """The lookup layer, its counts taken from the training songs: per artist, songs liked per person."""
+    from taskcode.layers import ArtistAffinity
+
+    pairs = pd.DataFrame(
+        {"artist": train_part["artist_ids"].apply(lambda ids: sorted(set(ids))), "label": train_part["label"]}
+    ).explode("artist")
+    pairs = pairs.dropna(subset=["artist"])
+    table = pd.crosstab(pairs["artist"], pairs["label"]).reindex(columns=range(n_people), fill_value=0)
+    counts = np.vstack([np.zeros((1, n_people)), table.to_numpy(dtype="float32")])
+    prior = np.bincount(train_part["label"].to_numpy(dtype="int64"), minlength=n_people) / len(train_part)
+    return ArtistAffinity(list(table.index), prior, counts=counts, name="artist_affinity")
 
 
 def _fill_value(raw: np.ndarray, how: str) -> float:
@@ -148,13 +172,27 @@ def _apply(steps, x):
 # -- using ----------------------------------------------------------------------------
 
 
-def model_inputs(model, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Raw feature columns of `frame`, one (n, 1) float32 array per model input.
+def model_inputs(model, frame: pd.DataFrame, leave_out: bool = False) -> dict[str, np.ndarray]:
+    """Raw feature columns of `frame`, one (n, 1) array per model input.
 
     Exactly the model's inputs: Keras silently mismatches a dict with extra keys.
+    A frame without `artist_ids` (a catalog's) gets the artist prior.
+    `leave_out`: the songs' own labels stay out of their artist counts (training songs).
     """
-    names = [tensor.name for tensor in model.inputs]
-    return {name: frame[name].to_numpy(dtype="float32").reshape(-1, 1) for name in names}
+    return {tensor.name: _input_column(tensor.name, frame, leave_out) for tensor in model.inputs}
+
+
+def _input_column(name: str, frame: pd.DataFrame, leave_out: bool) -> np.ndarray:
+    if name == ARTIST_IDS:  # Keras takes text as a TensorFlow tensor only
+        import tensorflow as tf
+
+        ids = frame[name] if name in frame else [()] * len(frame)
+        joined = [[";".join(artists) if isinstance(artists, tuple | list) else ""] for artists in ids]
+        return tf.constant(joined, dtype=tf.string, shape=(len(frame), 1))
+    if name == LEAVE_OUT:
+        labels = frame["label"].to_numpy(dtype="float32") if leave_out else np.full(len(frame), -1.0, "float32")
+        return labels.reshape(-1, 1)
+    return frame[name].to_numpy(dtype="float32").reshape(-1, 1)
 
 
 def probabilities(model, frame: pd.DataFrame) -> np.ndarray:
@@ -198,7 +236,7 @@ def model_from_bytes(data: bytes):
     """A Keras model from `.keras` bytes, in Keras' safe mode (no pickled code)."""
     import keras
 
-    import taskcode.layers  # noqa: F401 - registers FillMissing and Log1p with Keras
+    import taskcode.layers  # noqa: F401 - registers the custom layers with Keras
 
     with tempfile.TemporaryDirectory(prefix="taskcode-model-") as folder:
         path = os.path.join(folder, "model.keras")

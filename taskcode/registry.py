@@ -217,19 +217,27 @@ def add_to_decision(cur, version: int, text: str) -> None:
 def format_versions(versions: Sequence[Version]) -> str:
     """`model list`: a line per version, and under it the decision that gave it its status.
 
-    The decision matters to read the F1 column: a challenger is judged against
+    LogReg is the logistic regression on the network's own inputs, audio an
+    MLP on the audio features alone. The decision matters to read the F1 column: a challenger is judged against
     the champion measured again on the challenger's test set, so a rejected
     version may show a higher F1 than the champion's (older) own.
     """
     if not versions:
         return "no model versions yet; run: python -m taskcode train"
-    lines = [f"{'version':>7}  {'status':9}  {'F1':>5}  {'LogReg':>6}  {'created':16}  people"]
+    lines = [f"{'version':>7}  {'status':9}  {'F1':>5}  {'LogReg':>6}  {'audio':>6}  {'created':16}  people"]
     for v in versions:
-        f1 = f"{v.f1:.3f}" if v.f1 is not None else "-"
-        baseline = v.baselines.get("logistic_regression", {}).get("f1")
-        baseline = f"{baseline:.3f}" if baseline is not None else "-"
+        f1 = _score(v.f1)
+        logreg, audio = (
+            _score(v.baselines.get(name, {}).get("f1")) for name in ("logistic_regression", "audio_only_mlp")
+        )
         created = v.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
-        lines.append(f"{v.version:>7}  {v.status:9}  {f1:>5}  {baseline:>6}  {created:16}  {', '.join(v.people)}")
+        lines.append(
+            f"{v.version:>7}  {v.status:9}  {f1:>5}  {logreg:>6}  {audio:>6}  {created:16}  {', '.join(v.people)}"
+        )
         if v.decision:
             lines.append(f"{'':7}  {v.decision}")
     return "\n".join(lines)
+
+
+def _score(value: float | None) -> str:
+    return f"{value:.3f}" if value is not None else "-"

@@ -2,7 +2,8 @@
 
 Each feature says its type, where it comes from (`audio`: a feature source,
 kept in `audio_features`; `metadata`: the track itself, from /me/tracks),
-whether it may be one-hot encoded, and which feature sources send it. Config
+whether it may be one-hot encoded, which feature sources send it, and the
+signal group (`model.signals`) that switches it on or off. Config
 validation, the sources' rows, the training SQL, the catalog check and the
 store's columns all read this table, so they cannot drift apart.
 """
@@ -14,6 +15,10 @@ from dataclasses import dataclass
 
 FEATURE_SOURCES = ("spotify", "reccobeats", "csv")
 ORIGINS = ("audio", "metadata")
+# The groups of signals the model can use, each switched in `model.signals`:
+# the sound, who made the song (a lookup of the training songs, see taskcode.layers),
+# and the track's own facts.
+SIGNALS = ("audio", "artists", "metadata")
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,9 @@ class Feature:
     categorical: bool = False  # may be one-hot encoded
     sources: tuple[str, ...] = ()  # the feature sources that send it
     in_catalog: bool = True  # a column of the catalog CSV
+    signal: str = "audio"  # the group of model.signals it belongs to
+    preprocessing: str = "standardize"  # how the model takes it when its group adds it
+    optional: bool = False  # used only where the database has the column and some values
 
     def read(self, value) -> float | int | bool | None:
         """This feature's value from a source's raw field; None when it is not a usable number."""
@@ -50,10 +58,13 @@ FEATURES = (
     Feature("tempo", float, "audio", sources=_EVERY_SOURCE),
     Feature("time_signature", int, "audio", categorical=True, sources=_NOT_RECCOBEATS),
     # The track has it too; a source's value, when sent, wins.
-    Feature("duration_ms", int, "metadata", sources=_NOT_RECCOBEATS),
-    Feature("explicit", bool, "metadata", categorical=True),
-    Feature("release_year", int, "metadata", in_catalog=False),
-    Feature("artist_count", int, "metadata", in_catalog=False),  # counted from the artist list
+    Feature("duration_ms", int, "metadata", sources=_NOT_RECCOBEATS, preprocessing="log"),
+    Feature("explicit", bool, "metadata", categorical=True, signal="metadata", preprocessing="one_hot"),
+    Feature("release_year", int, "metadata", in_catalog=False, signal="metadata"),
+    # Counted from the artist list.
+    Feature("artist_count", int, "metadata", in_catalog=False, signal="metadata"),
+    # 0-100, where a source gave it (Spotify's track object no longer does for new apps).
+    Feature("popularity", int, "metadata", in_catalog=False, signal="metadata", optional=True),
 )
 
 BY_NAME = {feature.name: feature for feature in FEATURES}
@@ -64,6 +75,8 @@ CATEGORICAL_FEATURES = tuple(f.name for f in FEATURES if f.categorical)
 # What a feature source's row carries: the value columns of audio_features.
 SOURCE_FEATURES = tuple(f.name for f in FEATURES if f.sources)
 CATALOG_FEATURES = tuple(f.name for f in FEATURES if f.in_catalog)
+# What `model.signals.metadata` adds to features.columns (a column listed there keeps its own preprocessing).
+METADATA_SIGNALS = {f.name: f.preprocessing for f in FEATURES if f.signal == "metadata"}
 
 
 def answered_by(source: str) -> tuple[str, ...]:

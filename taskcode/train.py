@@ -3,7 +3,8 @@
 Early stopping watches the validation split and restores the best weights;
 the test split is touched only for the metrics. Beside the network, a
 logistic regression and scikit-learn's MLP learn from the very same
-preprocessed inputs: the honest answer to "is the neural network worth it?".
+preprocessed inputs: the honest answer to "is the neural network worth it?";
+and an MLP on the audio features alone answers "what do artists add?".
 
 TensorFlow is imported inside the functions, never at module import.
 """
@@ -22,8 +23,9 @@ import pandas as pd
 from taskcode import dataset, registry
 from taskcode.config import Settings
 from taskcode.metrics import classification_metrics, majority_f1
-from taskcode.model import build_model, model_inputs, probabilities
+from taskcode.model import build_model, model_inputs, preprocessing, probabilities
 from taskcode.runs import recorded
+from taskcode.schema import BY_NAME
 
 log = logging.getLogger(__name__)
 
@@ -111,14 +113,14 @@ def fit(settings: Settings, data: dataset.Dataset):
     tf.config.experimental.enable_op_determinism()
 
     train_part, validation, test = data.part("train"), data.part("validation"), data.part("test")
-    model = build_model(settings, data.people, train_part)
+    model = build_model(settings, data.people, train_part, data.columns, data.artists)
     stop = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=settings.model.patience, restore_best_weights=True
     )
     batch_size = batch_size_for(settings.model.batch_size, len(train_part))
     started = time.perf_counter()
     history = model.fit(
-        model_inputs(model, train_part),
+        model_inputs(model, train_part, leave_out=True),
         _targets(train_part, len(data.people)),
         validation_data=(model_inputs(model, validation), _targets(validation, len(data.people))),
         epochs=settings.model.epochs,
@@ -170,45 +172,61 @@ def _targets(frame: pd.DataFrame, n_people: int) -> np.ndarray:
 
 
 def fit_baselines(settings: Settings, data: dataset.Dataset, model) -> dict:
-    """Logistic regression and scikit-learn's MLP on the model's own preprocessed inputs.
+    """Fair baselines, measured on the same test split.
 
-    Both learn from the training split only (sklearn's MLP holds out 10 % of
-    it for its own early stopping) and are measured on the same test split.
+    A logistic regression and scikit-learn's MLP learn from exactly the
+    network's preprocessed inputs ("is the network worth it?"); a second
+    scikit-learn MLP from the audio features alone ("what do the other signals
+    add?"). All learn from the training split only (sklearn's MLP holds out
+    10 % of it for its own early stopping), artist shares with leave-one-out.
     """
     import keras
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
+
+    train_part, test = data.part("train"), data.part("test")
+    encoder = keras.Model(model.inputs, model.get_layer("features").output)
+    inputs = _encoded(encoder, train_part, test)
+    results = {
+        "logistic_regression": _baseline(LogisticRegression(max_iter=1000), data, *inputs),
+        "sklearn_mlp": _baseline(_sklearn_mlp(settings), data, *inputs),
+    }
+    audio = {name: how for name, how in data.columns.items() if BY_NAME[name].signal == "audio"}
+    if audio and (audio != data.columns or data.artists):
+        audio_inputs, audio_features = preprocessing(audio, train_part)
+        audio_encoder = keras.Model(audio_inputs, audio_features)
+        results["audio_only_mlp"] = _baseline(_sklearn_mlp(settings), data, *_encoded(audio_encoder, train_part, test))
+    return results
+
+
+def _encoded(encoder, train_part: pd.DataFrame, test: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The preprocessed inputs of the training songs (own likes left out) and the test songs."""
+    x_train = encoder.predict(model_inputs(encoder, train_part, leave_out=True), verbose=0, batch_size=1024)
+    return x_train, encoder.predict(model_inputs(encoder, test), verbose=0, batch_size=1024)
+
+
+def _sklearn_mlp(settings: Settings):
     from sklearn.neural_network import MLPClassifier
 
-    encoder = keras.Model(model.inputs, model.get_layer("features").output)
-    train_part, test = data.part("train"), data.part("test")
+    return MLPClassifier(
+        hidden_layer_sizes=settings.model.hidden_layers,
+        early_stopping=True,
+        max_iter=500,
+        random_state=settings.model.seed,
+    )
 
-    def encode(frame):
-        return encoder.predict(model_inputs(model, frame), verbose=0, batch_size=1024)
 
-    x_train, x_test = encode(train_part), encode(test)
-    y_train, y_test = dataset.labels_of(train_part), dataset.labels_of(test)
-    candidates = {
-        "logistic_regression": LogisticRegression(max_iter=1000),
-        "sklearn_mlp": MLPClassifier(
-            hidden_layer_sizes=settings.model.hidden_layers,
-            early_stopping=True,
-            max_iter=500,
-            random_state=settings.model.seed,
-        ),
-    }
-    results = {}
-    for name, estimator in candidates.items():
-        started = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            estimator.fit(x_train, y_train)
-        seconds = time.perf_counter() - started
-        scores = classification_metrics(data.people, y_test, estimator.predict_proba(x_test))
-        results[name] = {key: scores[key] for key in ("f1", "f1_per_person", "roc_auc", "accuracy")}
-        results[name]["training_seconds"] = round(seconds, 3)
-        log.info("%s: F1 %.3f", name, scores["f1"])
-    return results
+def _baseline(estimator, data: dataset.Dataset, x_train: np.ndarray, x_test: np.ndarray) -> dict:
+    from sklearn.exceptions import ConvergenceWarning
+
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        estimator.fit(x_train, dataset.labels_of(data.part("train")))
+    seconds = time.perf_counter() - started
+    scores = classification_metrics(data.people, dataset.labels_of(data.part("test")), estimator.predict_proba(x_test))
+    result = {key: scores[key] for key in ("f1", "f1_per_person", "roc_auc", "accuracy")}
+    log.info("%s: F1 %.3f", type(estimator).__name__, scores["f1"])
+    return result | {"training_seconds": round(seconds, 3)}
 
 
 # -- the report -----------------------------------------------------------------------
@@ -226,8 +244,7 @@ def format_report(result: TrainResult, decision=None) -> str:
         f"  {'':22}{'F1':>7}{'ROC AUC':>9}{'accuracy':>10}",
     ]
     rows = [("keras MLP", m)] + [
-        (name.replace("_", " ").replace("sklearn mlp", "sklearn MLP"), scores)
-        for name, scores in result.baselines.items()
+        (name.replace("_", " ").replace("mlp", "MLP"), scores) for name, scores in result.baselines.items()
     ]
     for label, scores in rows:
         lines.append(f"  {label:22}{scores['f1']:7.3f}{scores['roc_auc']:9.3f}{scores['accuracy']:10.3f}")

@@ -99,7 +99,7 @@ def test_first_model_is_promoted_a_weak_one_rejected_and_unchanged_data_skipped(
     stored = registry.champion(conn)
     assert set(stored.metrics) == METRIC_KEYS
     assert stored.metrics["f1"] == pytest.approx(metrics["f1"])
-    assert set(stored.baselines) == {"logistic_regression", "sklearn_mlp"}
+    assert set(stored.baselines) == {"logistic_regression", "sklearn_mlp", "audio_only_mlp"}
     for scores in stored.baselines.values():
         assert {"f1", "roc_auc", "accuracy", "f1_per_person"} <= set(scores)
     counts = stored.metrics["counts"]

@@ -141,3 +141,19 @@ def test_big_data_sets_train_with_bigger_batches():
     assert batch_size_for(64, 51_000) == 256  # a class of 20 x 5,000: about 200 steps an epoch
     assert batch_size_for(512, 51_000) == 512  # a bigger configured size wins
     assert batch_size_for(64, 0) == 64
+
+
+def test_artist_affinity_is_a_smoothed_share_with_the_prior_for_strangers():
+    import tensorflow as tf
+
+    from taskcode.layers import ArtistAffinity
+
+    # artist a: 3 songs of alice, 1 of bob; artist b: 2 of bob.
+    layer = ArtistAffinity(["a", "b"], [0.5, 0.5], smoothing=2.0, counts=[[0, 0], [3, 1], [0, 2]])
+    out = layer([tf.constant([["a"], ["a;b"], ["zzz"], [""], ["a"]]), tf.constant([[-1.0], [-1], [-1], [-1], [0]])])
+    out = out.numpy()
+    assert out[0, :2] == pytest.approx([4 / 6, 2 / 6])  # (3 + 2 * 0.5) / (4 + 2)
+    assert out[1, :2] == pytest.approx([(4 / 6 + 1 / 4) / 2, (2 / 6 + 3 / 4) / 2])  # two artists: the mean
+    assert out[2, :2] == pytest.approx([0.5, 0.5]) and out[3, :2] == pytest.approx([0.5, 0.5])
+    assert out[4, :2] == pytest.approx([3 / 5, 2 / 5])  # alice's own like left out: 2 of 3
+    assert out[0, 2] == pytest.approx(np.log1p(4))
