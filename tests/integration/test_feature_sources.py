@@ -10,6 +10,7 @@ after either of them.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import pytest
@@ -34,8 +35,8 @@ ENDPOINT = {"spotify": "audio_features", "reccobeats": "reccobeats"}
 @pytest.fixture
 def likes_stored(authorized):
     """Everyone's likes stored, no features yet, the request log empty."""
-    sync.run(authorized["settings"], authorized["conn"], with_features=False)
-    authorized["emulator"].clear_requests()
+    sync.run(authorized.settings, authorized.conn, with_features=False)
+    authorized.emulator.clear_requests()
     return authorized
 
 
@@ -70,7 +71,7 @@ def run_stage(settings, conn, transient: bool) -> tuple[features.FeatureSummary,
 
 
 def assert_falls_through(setup, source: str, fault: str, later: list[str], caplog) -> None:
-    settings, conn, emulator = setup["settings"], setup["conn"], setup["emulator"]
+    settings, conn, emulator = setup.settings, setup.conn, setup.emulator
     library = emulator.library
     switch_on, transient = FAULTS[fault]
     switch_on(emulator, ENDPOINT[source])
@@ -114,21 +115,21 @@ def assert_falls_through(setup, source: str, fault: str, later: list[str], caplo
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_a_failing_reccobeats_hands_over_to_the_catalog(likes_stored, fault, caplog):
-    assert likes_stored["settings"].features.sources == ("reccobeats", "csv")  # the default order
+    assert likes_stored.settings.features.sources == ("reccobeats", "csv")  # the default order
     assert_falls_through(likes_stored, "reccobeats", fault, ["csv"], caplog)
-    assert likes_stored["emulator"].requests("audio_features") == []
+    assert likes_stored.emulator.requests("audio_features") == []
 
 
 @EXTENDED_QUOTA
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_a_failing_spotify_hands_over_to_reccobeats_then_the_catalog(likes_stored, fault, caplog):
-    setup = {**likes_stored, "settings": with_sources(likes_stored["settings"])}
+    setup = dataclasses.replace(likes_stored, settings=with_sources(likes_stored.settings))
     assert_falls_through(setup, "spotify", fault, ["reccobeats", "csv"], caplog)
 
 
 @EXTENDED_QUOTA
 def test_spotify_asks_with_the_next_person_whose_token_works(likes_stored, sample_library):
-    settings, conn, emulator = with_sources(likes_stored["settings"]), likes_stored["conn"], likes_stored["emulator"]
+    settings, conn, emulator = with_sources(likes_stored.settings), likes_stored.conn, likes_stored.emulator
     emulator.revoke("alice")  # the alphabetically first person: once the only token ever used
     emulator.expire_access_tokens()
     summary = features.run(settings, conn)
@@ -141,7 +142,7 @@ def test_spotify_asks_with_the_next_person_whose_token_works(likes_stored, sampl
 
 @EXTENDED_QUOTA
 def test_when_nobodys_token_works_spotify_ends_and_reccobeats_is_asked(likes_stored, sample_library, caplog):
-    settings, conn, emulator = with_sources(likes_stored["settings"]), likes_stored["conn"], likes_stored["emulator"]
+    settings, conn, emulator = with_sources(likes_stored.settings), likes_stored.conn, likes_stored.emulator
     for person in sample_library.people:
         emulator.revoke(person.name)
     emulator.expire_access_tokens()
@@ -155,8 +156,8 @@ def test_when_nobodys_token_works_spotify_ends_and_reccobeats_is_asked(likes_sto
 
 
 def test_every_source_failing_keeps_what_earlier_batches_stored_and_says_so(likes_stored, sample_library):
-    settings = with_sources(likes_stored["settings"], ["reccobeats"])
-    conn, emulator = likes_stored["conn"], likes_stored["emulator"]
+    settings = with_sources(likes_stored.settings, ["reccobeats"])
+    conn, emulator = likes_stored.conn, likes_stored.emulator
     emulator.rate_limit("reccobeats", every=2, retry_after=3600, times=1)  # the second batch asks to wait an hour
     with pytest.raises(features.Incomplete) as raised:
         features.run(settings, conn)
@@ -173,7 +174,7 @@ def test_every_source_failing_keeps_what_earlier_batches_stored_and_says_so(like
 
 
 def test_the_default_order_never_asks_spotify(likes_stored, sample_library):
-    settings, conn, emulator = likes_stored["settings"], likes_stored["conn"], likes_stored["emulator"]
+    settings, conn, emulator = likes_stored.settings, likes_stored.conn, likes_stored.emulator
     summary = features.run(settings, conn)
     assert list(summary.sources) == ["reccobeats", "csv"] and emulator.requests("audio_features") == []
     assert summary.found == {
@@ -185,7 +186,7 @@ def test_the_default_order_never_asks_spotify(likes_stored, sample_library):
 
 @EXTENDED_QUOTA
 def test_an_extended_quota_app_gets_its_features_from_spotify_100_ids_a_call(likes_stored, sample_library):
-    settings, conn, emulator = with_sources(likes_stored["settings"]), likes_stored["conn"], likes_stored["emulator"]
+    settings, conn, emulator = with_sources(likes_stored.settings), likes_stored.conn, likes_stored.emulator
     summary = features.run(settings, conn)
     owners = sample_library.owners()
     assert summary.found["spotify"] == len(known_to(sample_library, "spotify"))

@@ -41,7 +41,7 @@ def table_counts(conn) -> dict[str, int]:
 
 @pytest.mark.slow
 def test_an_imported_person_trains_and_maps_beside_synced_ones(three_people, sample_library, tmp_path):
-    settings, conn = three_people["settings"], three_people["conn"]
+    settings, conn = three_people.settings, three_people.conn
     written = run_cli(
         "sample-library",
         "--people",
@@ -55,7 +55,7 @@ def test_an_imported_person_trains_and_maps_beside_synced_ones(three_people, sam
     )
     assert written.returncode == 0, written.stderr
     export = tmp_path / "exports" / "carol" / "YourLibrary.json"
-    assert export.read_bytes() == three_people["exports"]["carol"].read_bytes()  # same library, same file
+    assert export.read_bytes() == three_people.exports["carol"].read_bytes()  # same library, same file
 
     result = run_cli("import", "--user", "carol", str(export))
     assert result.returncode == 0, result.stderr
@@ -86,7 +86,7 @@ def test_an_imported_person_trains_and_maps_beside_synced_ones(three_people, sam
 
 
 def test_a_smaller_export_marks_the_missing_likes_removed_and_a_newer_one_adds(three_people, tmp_path):
-    conn, export = three_people["conn"], three_people["exports"]["carol"]
+    conn, export = three_people.conn, three_people.exports["carol"]
     run_cli("import", "--user", "carol", str(export)).check_returncode()
     first = likes_of(conn, "carol")
     data = json.loads(export.read_text())
@@ -107,14 +107,14 @@ def test_a_smaller_export_marks_the_missing_likes_removed_and_a_newer_one_adds(t
 
 
 def test_the_export_zip_is_read_as_the_json(three_people, tmp_path):
-    export = three_people["exports"]["carol"]
+    export = three_people.exports["carol"]
     archive = tmp_path / "my_spotify_data.zip"
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("Spotify Account Data/Userdata.json", "{}")
         z.write(export, "Spotify Account Data/YourLibrary.json")
     result = run_cli("import", "--user", "carol", str(archive))
     assert result.returncode == 0, result.stderr
-    assert len(likes_of(three_people["conn"], "carol")) == len(json.loads(export.read_text())["tracks"])
+    assert len(likes_of(three_people.conn, "carol")) == len(json.loads(export.read_text())["tracks"])
 
 
 def _zip_without_it(path):
@@ -138,8 +138,8 @@ BAD_FILES = {
 
 @pytest.mark.parametrize("kind", list(BAD_FILES))
 def test_a_file_that_is_no_export_is_refused_in_one_line_and_changes_nothing(three_people, tmp_path, kind):
-    conn = three_people["conn"]
-    run_cli("import", "--user", "carol", str(three_people["exports"]["carol"])).check_returncode()
+    conn = three_people.conn
+    run_cli("import", "--user", "carol", str(three_people.exports["carol"])).check_returncode()
     before = table_counts(conn), likes_of(conn, "carol")
     path = tmp_path / "bad.json"
     BAD_FILES[kind](path)

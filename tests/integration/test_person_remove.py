@@ -58,7 +58,7 @@ def snapshot(conn, names) -> dict:
 
 @pytest.mark.slow
 def test_person_remove_leaves_no_row_of_them_and_the_others_intact(three_people, sample_library):
-    settings, conn, emu = three_people["settings"], three_people["conn"], three_people["emulator"]
+    settings, conn, emu = three_people.settings, three_people.conn, three_people.emulator
     from taskcode.authorize import authorize
 
     authorize(settings, conn, "carol", refresh_token=emu.refresh_token("carol"))

@@ -44,7 +44,7 @@ def calls(emulator, endpoint, status=None):
 
 
 def test_first_sync_equals_the_library(synced, sample_library):
-    conn = synced["conn"]
+    conn = synced.conn
     for person in sample_library.people:
         stored = likes_in_db(conn, person.name)
         expected = library_likes(sample_library, person.name)
@@ -59,7 +59,7 @@ def test_first_sync_equals_the_library(synced, sample_library):
 
 
 def test_nothing_new_costs_one_call_per_person_and_no_feature_call(synced):
-    settings, conn, emulator = synced["settings"], synced["conn"], synced["emulator"]
+    settings, conn, emulator = synced.settings, synced.conn, synced.emulator
     emulator.clear_requests()
     summary = sync.run(settings, conn)
     assert len(calls(emulator, "tracks")) == 2
@@ -69,7 +69,7 @@ def test_nothing_new_costs_one_call_per_person_and_no_feature_call(synced):
 
 @pytest.mark.parametrize("k", [1, 49, 50, 120])
 def test_k_new_likes_cost_ceil_k_plus_1_over_50_pages(synced, k):
-    settings, conn, emulator = synced["settings"], synced["conn"], synced["emulator"]
+    settings, conn, emulator = synced.settings, synced.conn, synced.emulator
     new_ids = [emulator.add_like("alice") for _ in range(k)]
     emulator.clear_requests()
     summary = sync.run(settings, conn, names=["alice"])
@@ -82,7 +82,7 @@ def test_k_new_likes_cost_ceil_k_plus_1_over_50_pages(synced, k):
 
 
 def test_likes_sharing_the_watermark_second_are_not_missed(synced, sample_library):
-    settings, conn, emulator = synced["settings"], synced["conn"], synced["emulator"]
+    settings, conn, emulator = synced.settings, synced.conn, synced.emulator
     newest = sample_library.likes_of("bob")[0].added_at
     tie = emulator.add_like("bob", added_at=newest)  # liked in the same second as the newest stored
     later = emulator.add_like("bob")
@@ -95,7 +95,7 @@ def test_likes_sharing_the_watermark_second_are_not_missed(synced, sample_librar
 
 
 def test_a_song_liked_by_both_gets_its_features_once(synced, sample_library):
-    settings, conn, emulator = synced["settings"], synced["conn"], synced["emulator"]
+    settings, conn, emulator = synced.settings, synced.conn, synced.emulator
     track = emulator.add_like("alice")
     emulator.add_like("bob", track_id=track)
     emulator.clear_requests()
@@ -105,12 +105,12 @@ def test_a_song_liked_by_both_gets_its_features_once(synced, sample_library):
 
 
 def test_first_sync_fetches_each_shared_track_once(synced, sample_library):
-    asked = [i for r in calls(synced["emulator"], "reccobeats") for i in r["query"]["ids"].split(",")]
+    asked = [i for r in calls(synced.emulator, "reccobeats") for i in r["query"]["ids"].split(",")]
     assert len(asked) == len(set(asked)) == len(sample_library.owners())
 
 
 def test_full_sync_marks_removed_and_brings_relikes_back(synced, sample_library):
-    settings, conn, emulator = synced["settings"], synced["conn"], synced["emulator"]
+    settings, conn, emulator = synced.settings, synced.conn, synced.emulator
     gone = sample_library.likes_of("alice")[5].track_id
     emulator.remove_like("alice", gone)
     summary = sync.run(settings, conn, full=True)
@@ -131,7 +131,7 @@ def test_full_sync_marks_removed_and_brings_relikes_back(synced, sample_library)
 
 
 def test_likes_removed_between_nights_are_found_by_the_next_incremental_sync(synced, sample_library):
-    settings, conn, emulator = synced["settings"], synced["conn"], synced["emulator"]
+    settings, conn, emulator = synced.settings, synced.conn, synced.emulator
     gone = [like.track_id for like in sample_library.likes_of("alice")[3:5]]
     for track_id in gone:
         emulator.remove_like("alice", track_id)
@@ -155,7 +155,7 @@ def test_likes_removed_between_nights_are_found_by_the_next_incremental_sync(syn
 
 
 def test_items_never_stored_cost_no_full_pass(synced):
-    settings, conn, emulator = synced["settings"], synced["conn"], synced["emulator"]
+    settings, conn, emulator = synced.settings, synced.conn, synced.emulator
     emulator.add_quirk("alice", "local_file")
     sync.run(settings, conn, names=["alice"])
     emulator.clear_requests()
@@ -167,7 +167,7 @@ def test_items_never_stored_cost_no_full_pass(synced):
 
 
 def test_429_storm_is_survived_and_retry_after_honoured(authorized, sample_library):
-    settings, conn, emulator = authorized["settings"], authorized["conn"], authorized["emulator"]
+    settings, conn, emulator = authorized.settings, authorized.conn, authorized.emulator
     emulator.rate_limit("tracks", every=2, retry_after=1, times=3)
     sync.run(settings, conn, with_features=False)
     log = calls(emulator, "tracks")
@@ -179,7 +179,7 @@ def test_429_storm_is_survived_and_retry_after_honoured(authorized, sample_libra
 
 
 def test_hour_long_retry_after_fails_fast_and_next_run_recovers(authorized, sample_library):
-    settings, conn, emulator = authorized["settings"], authorized["conn"], authorized["emulator"]
+    settings, conn, emulator = authorized.settings, authorized.conn, authorized.emulator
     emulator.rate_limit("tracks", every=3, retry_after=3600, times=1)
     with pytest.raises(RetryLater, match="3600 s"):
         sync.run(settings, conn)
@@ -191,7 +191,7 @@ def test_hour_long_retry_after_fails_fast_and_next_run_recovers(authorized, samp
 
 
 def test_503_bursts_html_500_resets_and_garbage_are_survived(authorized, sample_library):
-    settings, conn, emulator = authorized["settings"], authorized["conn"], authorized["emulator"]
+    settings, conn, emulator = authorized.settings, authorized.conn, authorized.emulator
     emulator.fail("tracks", status=503, count=3)
     emulator.fail("reccobeats", status=500, count=1, html=True)
     emulator.reset_connections("tracks", count=1)
@@ -203,7 +203,7 @@ def test_503_bursts_html_500_resets_and_garbage_are_survived(authorized, sample_
 
 def test_audio_features_403_falls_back_to_reccobeats_once(authorized, sample_library, caplog):
     # Spotify asked first, as configured for an extended-quota app, by an app that no longer has it.
-    settings, conn, emulator = with_sources(authorized["settings"]), authorized["conn"], authorized["emulator"]
+    settings, conn, emulator = with_sources(authorized.settings), authorized.conn, authorized.emulator
     emulator.deprecate_audio_features()
     summary = sync.run(settings, conn)
     assert len(calls(emulator, "audio_features", 403)) == 1
@@ -221,7 +221,7 @@ def test_audio_features_403_falls_back_to_reccobeats_once(authorized, sample_lib
 
 
 def test_revoked_person_fails_alone_with_what_to_do(authorized, sample_library):
-    settings, conn, emulator = authorized["settings"], authorized["conn"], authorized["emulator"]
+    settings, conn, emulator = authorized.settings, authorized.conn, authorized.emulator
     emulator.revoke("bob")
     emulator.expire_access_tokens()
     with pytest.raises(AuthorizationError, match=r"sync failed for bob: .*authorize --user bob"):
@@ -231,14 +231,14 @@ def test_revoked_person_fails_alone_with_what_to_do(authorized, sample_library):
 
 
 def test_unregistered_person_is_told_about_the_dashboard(authorized):
-    settings, conn, emulator = authorized["settings"], authorized["conn"], authorized["emulator"]
+    settings, conn, emulator = authorized.settings, authorized.conn, authorized.emulator
     emulator.unregister("alice")
     with pytest.raises(AuthorizationError, match="not registered in the Spotify app's Developer Dashboard"):
         sync.run(settings, conn, names=["alice"])
 
 
 def test_expired_access_token_is_refreshed_and_kept(synced):
-    settings, conn, emulator = synced["settings"], synced["conn"], synced["emulator"]
+    settings, conn, emulator = synced.settings, synced.conn, synced.emulator
     with db.transaction(conn) as cur:
         cur.execute("SELECT token_info->>'access_token' FROM spotify_tokens ORDER BY person_id")
         before = [row[0] for row in cur.fetchall()]
@@ -263,7 +263,7 @@ def test_expired_access_token_is_refreshed_and_kept(synced):
     ],
 )
 def test_quirky_items_are_skipped_and_counted(authorized, kind, reason):
-    settings, conn, emulator = authorized["settings"], authorized["conn"], authorized["emulator"]
+    settings, conn, emulator = authorized.settings, authorized.conn, authorized.emulator
     emulator.add_quirk("alice", kind)
     summary = sync.run(settings, conn, names=["alice"])
     assert summary.people[0].skipped[reason] == 1
@@ -271,7 +271,7 @@ def test_quirky_items_are_skipped_and_counted(authorized, kind, reason):
 
 @pytest.mark.parametrize("kind", ["missing_album", "non_ascii"])
 def test_odd_but_valid_tracks_are_stored(authorized, kind):
-    settings, conn, emulator = authorized["settings"], authorized["conn"], authorized["emulator"]
+    settings, conn, emulator = authorized.settings, authorized.conn, authorized.emulator
     emulator.add_quirk("alice", kind)
     summary = sync.run(settings, conn, names=["alice"])
     assert not summary.people[0].skipped
@@ -286,7 +286,7 @@ def test_odd_but_valid_tracks_are_stored(authorized, kind):
 
 
 def test_unknown_features_are_not_asked_again_every_night(synced, sample_library):
-    settings, conn, emulator = synced["settings"], synced["conn"], synced["emulator"]
+    settings, conn, emulator = synced.settings, synced.conn, synced.emulator
     unknown = [t for t in sample_library.owners() if not sample_library.tracks[t]["known_by"]]
     assert unknown, "the sample library should hold tracks no source knows"
     emulator.clear_requests()
@@ -298,7 +298,7 @@ def test_unknown_features_are_not_asked_again_every_night(synced, sample_library
 
 
 def test_authorize_with_refresh_token_stores_profile_and_token(authorized, sample_library):
-    conn = authorized["conn"]
+    conn = authorized.conn
     with db.transaction(conn) as cur:
         cur.execute("""SELECT p.name, p.spotify_user_id, p.display_name, t.token_info ? 'refresh_token'
                          FROM people p JOIN spotify_tokens t USING (person_id) ORDER BY p.name""")
@@ -307,7 +307,7 @@ def test_authorize_with_refresh_token_stores_profile_and_token(authorized, sampl
 
 
 def test_authorize_with_revoked_token_stores_nothing(emulator_settings):
-    settings, conn, emulator = emulator_settings["settings"], emulator_settings["conn"], emulator_settings["emulator"]
+    settings, conn, emulator = emulator_settings.settings, emulator_settings.conn, emulator_settings.emulator
     token = emulator.refresh_token("alice")
     emulator.revoke("alice")
     with pytest.raises(AuthorizationError, match="authorize --user alice"):
@@ -320,7 +320,7 @@ def test_authorize_interactively_through_the_pasted_address(emulator_settings):
 
     import requests
 
-    settings, conn = emulator_settings["settings"], emulator_settings["conn"]
+    settings, conn = emulator_settings.settings, emulator_settings.conn
 
     def browser(prompt):
         url = re.search(r"(http://\S+/authorize\S+)", prompt).group(1)
@@ -335,7 +335,7 @@ def test_authorize_interactively_through_the_pasted_address(emulator_settings):
 def test_authorize_from_a_spotipy_cache_file(emulator_settings, tmp_path):
     import json
 
-    settings, conn, emulator = emulator_settings["settings"], emulator_settings["conn"], emulator_settings["emulator"]
+    settings, conn, emulator = emulator_settings.settings, emulator_settings.conn, emulator_settings.emulator
     cache = tmp_path / ".cache-alice"
     cache.write_text(
         json.dumps(
@@ -355,7 +355,7 @@ def test_authorize_from_a_spotipy_cache_file(emulator_settings, tmp_path):
 
 
 def test_person_never_authorized_waits_without_failing_others(authorized):
-    settings, conn = authorized["settings"], authorized["conn"]
+    settings, conn = authorized.settings, authorized.conn
     from taskcode import store
 
     with db.transaction(conn) as cur:
@@ -368,14 +368,14 @@ def test_person_never_authorized_waits_without_failing_others(authorized):
 
 def test_unknown_person_is_a_clear_error(authorized):
     with pytest.raises(SpotifyError.__mro__[1], match="no person named 'zed'"):
-        sync.run(authorized["settings"], authorized["conn"], names=["zed"])
+        sync.run(authorized.settings, authorized.conn, names=["zed"])
 
 
 def test_the_nightly_steps_and_the_command_wait_for_the_same_people_and_record_runs(authorized, sample_library):
     """The DAG's steps and the CLI's sync share one rule for who waits; every step leaves a run the Data page lists."""
     from taskcode import pipeline, queries, store
 
-    settings, conn = authorized["settings"], authorized["conn"]
+    settings, conn = authorized.settings, authorized.conn
     with db.transaction(conn) as cur:
         store.ensure_person(cur, "carol")
     command = sync.run(settings, conn)

@@ -45,19 +45,19 @@ def likes_of(conn, name: str) -> set[str]:
 @pytest.fixture
 def staggered(emulator_settings):
     """alice authorized 100 days before bob, both synced once, features from ReccoBeats then the catalog."""
-    emulator, path = emulator_settings["emulator"], emulator_settings["config"]
+    emulator, path = emulator_settings.emulator, emulator_settings.config
     path.write_text(path.read_text() + SOURCES)
-    settings, conn = load_settings(), emulator_settings["conn"]
+    settings, conn = load_settings(), emulator_settings.conn
     authorize(settings, conn, "alice", refresh_token=emulator.refresh_token("alice"))
     emulator.advance_clock(days=100)
     authorize(settings, conn, "bob", refresh_token=emulator.refresh_token("bob"))  # bob's lifetime starts now
     sync.run(settings, conn)
     emulator.clear_requests()
-    return {**emulator_settings, "settings": settings}
+    return dataclasses.replace(emulator_settings, settings=settings)
 
 
 def test_an_expired_token_stops_only_its_person_until_they_authorize_again(staggered):
-    conn, emulator = staggered["conn"], staggered["emulator"]
+    conn, emulator = staggered.conn, staggered.emulator
     bobs_new = [emulator.add_like("bob") for _ in range(3)]
     alices_new = [emulator.add_like("alice") for _ in range(2)]
     emulator.advance_clock(days=83)  # alice: 183 days since she authorized; bob: 83
@@ -90,7 +90,7 @@ def test_an_expired_token_stops_only_its_person_until_they_authorize_again(stagg
 
 
 def test_the_token_endpoint_is_asked_once_about_a_dead_token(staggered):
-    settings, conn, emulator = staggered["settings"], staggered["conn"], staggered["emulator"]
+    settings, conn, emulator = staggered.settings, staggered.conn, staggered.emulator
     emulator.advance_clock(days=83)
     with pytest.raises(AuthorizationError, match="sync failed for alice: .*authorize --user alice"):
         sync.run(settings, conn)
@@ -104,7 +104,7 @@ def test_the_token_endpoint_is_asked_once_about_a_dead_token(staggered):
     [(100, 82, False), (167, 15, False), (170, 12, True), (183, -1, True)],
 )
 def test_status_warns_two_weeks_before_a_token_expires(authorized, days_ago, expires_in, warned):
-    settings, conn = authorized["settings"], authorized["conn"]
+    settings, conn = authorized.settings, authorized.conn
     with db.transaction(conn) as cur:
         cur.execute(
             "UPDATE people SET authorized_at = now() - make_interval(days => %s) WHERE name = 'alice'", (days_ago,)
@@ -129,7 +129,7 @@ def test_status_warns_two_weeks_before_a_token_expires(authorized, days_ago, exp
 
 
 def test_status_of_people_authorized_before_the_date_was_kept(authorized):
-    settings, conn = authorized["settings"], authorized["conn"]
+    settings, conn = authorized.settings, authorized.conn
     with db.transaction(conn) as cur:
         cur.execute("UPDATE people SET authorized_at = NULL")  # as migration 008 leaves earlier people
     report = status(conn, settings)
@@ -143,7 +143,7 @@ def test_status_of_people_authorized_before_the_date_was_kept(authorized):
 
 
 def test_the_lifetime_is_a_setting(authorized):
-    settings, conn = authorized["settings"], authorized["conn"]
+    settings, conn = authorized.settings, authorized.conn
     shorter = dataclasses.replace(
         settings, spotify=dataclasses.replace(settings.spotify, refresh_token_lifetime_days=10)
     )

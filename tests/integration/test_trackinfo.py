@@ -40,7 +40,7 @@ def test_isrc_is_parsed_and_normalised():
 
 
 def test_a_sync_stores_isrcs_and_reccobeats_popularity_once(synced, sample_library):
-    settings, conn, emulator = synced["settings"], synced["conn"], synced["emulator"]
+    settings, conn, emulator = synced.settings, synced.conn, synced.emulator
     info = track_info(conn)
     assert info and all(stored_isrc == isrc(t) for t, (stored_isrc, _, _) in info.items())
     for track_id, (_, stored_popularity, checked) in info.items():
@@ -54,7 +54,7 @@ def test_a_sync_stores_isrcs_and_reccobeats_popularity_once(synced, sample_libra
 
 
 def test_an_imported_song_gets_its_isrc_from_reccobeats(authorized, sample_library):
-    settings, conn = authorized["settings"], authorized["conn"]
+    settings, conn = authorized.settings, authorized.conn
     track_id = next(t for t, row in sample_library.tracks.items() if "reccobeats" in row["known_by"])
     with db.transaction(conn) as cur:
         [alice] = store.get_people(cur, ["alice"])
@@ -65,7 +65,7 @@ def test_an_imported_song_gets_its_isrc_from_reccobeats(authorized, sample_libra
 
 
 def test_a_failing_reccobeats_costs_only_the_popularity(authorized, sample_library):
-    settings, conn, emulator = authorized["settings"], authorized["conn"], authorized["emulator"]
+    settings, conn, emulator = authorized.settings, authorized.conn, authorized.emulator
     emulator.fail("reccobeats_track", status=503, count=100)  # a burst past every retry
     track_id = next(iter(sample_library.tracks))
     with db.transaction(conn) as cur:
