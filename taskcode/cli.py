@@ -343,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args) -> int:
     try:
+        setup_logging()  # so that what loading says (an old config's translation) is seen
         settings = load_settings(getattr(args, "config", None))
         setup_logging(settings.log_level)
         return args.spec.handler(settings, args) or 0

@@ -20,6 +20,7 @@ from typing import Any, get_type_hints
 import yaml
 
 from taskcode.errors import ConfigError
+from taskcode.legacy_config import translate as translate_old_layout
 from taskcode.schema import CATEGORICAL_FEATURES, FEATURE_NAMES, FEATURE_SOURCES, SIGNALS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -402,6 +403,7 @@ def load_settings(path: Path | str | None = None, *, env: Mapping[str, str] | No
     environ = _environment(env)
     config_path = Path(path) if path else default_config_path(environ)
     raw = _read_yaml(config_path) if config_path is not None else {}
+    raw = translate_old_layout(raw)  # the original project's config.yml, key by key
     root = _Key("", None, environ, _base_dir(config_path))
     return _section(Settings, raw, root, config_path=config_path)
 
