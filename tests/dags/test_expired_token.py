@@ -6,12 +6,12 @@ import pytest
 
 from taskcode import db
 from taskcode.authorize import authorize
-from tests.dags.test_nightly_run import current_status, deployment, run  # noqa: F401 (a fixture)
+from tests.dags.test_nightly_run import current_status, run
 
 pytestmark = pytest.mark.slow
 
 
-def test_an_expired_token_fails_only_that_persons_sync(deployment):  # noqa: F811
+def test_an_expired_token_fails_only_that_persons_sync(deployment):
     settings, emulator = deployment.settings, deployment.emulator
     assert run()[0] == "success"  # a first night for both
     emulator.advance_clock(days=100)
