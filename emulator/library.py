@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emulator.shapes import popularity
 from emulator.taste import DEFAULT_SEPARATION, LATENT_DIMS, random_ids, taste_centres, tracks_from_latent
 from taskcode.catalog import CATALOG_COLUMNS
 from taskcode.errors import DataError
@@ -149,7 +150,7 @@ class Library:
                         ";".join(a["name"] for a in track["artists"]),
                         (track.get("album") or {}).get("name", ""),
                         track["name"],
-                        0,
+                        popularity(track_id),  # the same one ReccoBeats answers for the track
                         track["duration_ms"],
                         str(track["explicit"]),
                         f["danceability"],

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from emulator import generate
-from emulator.shapes import isrc
+from emulator.shapes import isrc, popularity
 from taskcode import db, features, store
 from taskcode.catalog import catalog_features, read_catalog
 from taskcode.config import load_settings
@@ -68,9 +68,12 @@ def test_both_layouts_give_the_same_songs_and_features(library, tmp_path):
     assert (million["track_name"] == dataset["track_name"]).all()
     assert (million["artists"] == dataset["artists"]).all()  # "['A', 'B']" read as "A;B"
     mine, theirs = catalog_features(million), catalog_features(dataset)
-    same = [c for c in mine.columns if c != "release_year"]
+    same = [c for c in mine.columns if c not in ("release_year", "popularity")]
     pd.testing.assert_frame_equal(mine[same], theirs[same])
     assert theirs["release_year"].isna().all()  # the Tracks Dataset has no year; tracks_features.csv has one
+    # ... and tracks_features.csv has no popularity, which the Tracks Dataset has.
+    assert mine["popularity"].isna().all()
+    assert theirs["popularity"].tolist() == [float(popularity(t)) for t in dataset.index]
     years = [int(library.tracks[t]["album"]["release_date"][:4]) for t in million.index]
     assert mine["release_year"].tolist() == years
 
