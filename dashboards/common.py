@@ -120,3 +120,30 @@ def person_colours(people: list[str]) -> dict[str, str]:
         "#393b79",
     ]
     return {person: palette[i % len(palette)] for i, person in enumerate(people)}
+
+
+# -- one way to write a table's cells --------------------------------------------------
+
+MISSING = "—"  # an empty cell: never "None"
+ARTIST_SEPARATOR = ", "  # between artists, and between the people who like a song
+
+
+def names(values) -> str:
+    """People (or artists) as one cell: "alice, bob"; nobody is "—"."""
+    return ARTIST_SEPARATOR.join(values) if len(values) else MISSING
+
+
+def percent(values):
+    """Probabilities 0-1 as whole percents (0-100): the one precision of every page."""
+    return (values.astype(float) * 100).round().astype("Int64")
+
+
+def percent_column(label: str, **kwargs):
+    """A bar for a whole percent from `percent`."""
+    return st.column_config.ProgressColumn(label, min_value=0, max_value=100, format="%d%%", **kwargs)
+
+
+def blank_missing(frame):
+    """A table without "None": missing text shows as "—" (numbers stay numbers, shown empty)."""
+    text = frame.select_dtypes(include=["object", "string"]).columns
+    return frame.fillna({column: MISSING for column in text})

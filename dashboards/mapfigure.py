@@ -28,6 +28,7 @@ NOBODY_COLOUR = "#d9d9d9"
 FOUND_COLOUR = "#ffd700"
 OUT_OF_PLACE_SHADE = 0.45  # out-of-place songs: the owner's colour, this much darker
 MAX_TEXT = 60  # characters of a name or artist list shown on hover
+RANGE_MARGIN = 0.03  # of the songs' extent, on each side of the map
 
 
 def _short(texts: pd.Series) -> np.ndarray:
@@ -134,14 +135,30 @@ def _group_traces(group: tuple, song: Songs, owners: pd.Series, people: list[str
     return traces, rows
 
 
-def _layout(height: int, found: str | None) -> dict:
+def _ranges(x: np.ndarray, y: np.ndarray) -> tuple[list[float], list[float]]:
+    """Each axis spans the songs plus a small margin, so the map fills its frame without an empty band."""
+    if not len(x):
+        return [-1.0, 1.0], [-1.0, 1.0]
+    ranges = []
+    for values in (x, y):
+        low, high = float(values.min()), float(values.max())
+        pad = max(high - low, 1e-6) * RANGE_MARGIN
+        ranges.append([low - pad, high + pad])
+    return ranges[0], ranges[1]
+
+
+def _layout(height: int, found: str | None, song: Songs) -> dict:
+    x_range, y_range = _ranges(song.x, song.y)
+    axis = dict(showticklabels=False, showgrid=False, zeroline=False, title=None)
     return dict(
         height=height,
         margin=dict(l=10, r=10, t=30, b=10),
         hovermode="closest",
         legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
-        xaxis=dict(showticklabels=False, showgrid=False, zeroline=False, title=None),
-        yaxis=dict(showticklabels=False, showgrid=False, zeroline=False, title=None, scaleanchor="x", scaleratio=1),
+        # Equal axes (a unit is as long across as up): the plot area shrinks to the map's
+        # shape rather than padding an axis with empty space.
+        xaxis=dict(axis, range=x_range, constrain="domain", constraintoward="center"),
+        yaxis=dict(axis, range=y_range, scaleanchor="x", scaleratio=1, constrain="domain", constraintoward="middle"),
         # Keep the user's zoom across reruns, until they jump to another song.
         uirevision=f"found:{found}",
     )
@@ -193,7 +210,7 @@ def build(
         group_traces, group_rows = _group_traces(group, song, owners, people)
         traces += group_traces
         rows += group_rows
-    layout = _layout(height, found)
+    layout = _layout(height, found, song)
     hit = np.flatnonzero((frame["track_id"] == found).to_numpy()) if found else []
     if len(hit):
         traces.append(_found_trace(hit, song, owners, people, layout))

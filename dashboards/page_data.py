@@ -25,7 +25,7 @@ fourth.metric("Songs with audio features", f"{overview['tracks_with_features']:,
 
 st.subheader("Per person")
 st.dataframe(
-    people,
+    common.blank_missing(people),
     hide_index=True,
     column_config={
         "likes": st.column_config.NumberColumn("likes", help="Liked on Spotify now"),
@@ -80,7 +80,7 @@ else:
         )
     )
     st.dataframe(
-        table,
+        common.blank_missing(table),
         hide_index=True,
         column_config={
             "started_at": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm:ss"),
