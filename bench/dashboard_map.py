@@ -373,8 +373,10 @@ def _pick_first_song(page) -> None:
     x, y = page.evaluate(
         "() => { const gd = document.querySelector('.js-plotly-plot'), l = gd._fullLayout,"
         " t = gd._fullData[0], box = gd.getBoundingClientRect();"
-        " return [box.left + l._size.l + l.xaxis.l2p(t.x[0]), box.top + l._size.t + l.yaxis.l2p(t.y[0])]; }"
+        " return [box.left + l.xaxis._offset + l.xaxis.l2p(t.x[0]), box.top + l.yaxis._offset + l.yaxis.l2p(t.y[0])]; }"
     )
+    page.mouse.move(x, y)  # Plotly picks the point under the pointer it has hovered
+    page.locator(".hoverlayer .hovertext").first.wait_for(timeout=60_000)
     page.mouse.click(x, y)
 
 

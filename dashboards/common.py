@@ -8,6 +8,7 @@ keeps the answer for a minute (per database, so two databases never mix).
 
 from __future__ import annotations
 
+import os
 import types
 from collections.abc import Callable
 
@@ -33,6 +34,13 @@ NO_MAP = f"No map yet: the pipeline draws it after a model is promoted. To get o
 
 def database_url() -> str:
     """DATABASE_URL (or database.url in the config), else the embedded local PostgreSQL."""
+    return _url_of(tuple(sorted(os.environ.items())))
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False, max_entries=8)
+def _url_of(environment: tuple) -> str:
+    # Reading the config costs milliseconds and every question asks for the URL:
+    # once a minute per environment (the key: a test or a shell may change it) is enough.
     settings = load_settings()
     if settings.database.url:
         return settings.database.url
