@@ -29,6 +29,7 @@ FOUND_COLOUR = "#ffd700"
 OUT_OF_PLACE_SHADE = 0.45  # out-of-place songs: the owner's colour, this much darker
 MAX_TEXT = 60  # characters of a name or artist list shown on hover
 RANGE_MARGIN = 0.03  # of the songs' extent, on each side of the map
+TYPICAL_WIDTH, MIN_HEIGHT, MAX_HEIGHT = 1000, 360, 700  # pixels of the map's plot area on a wide page
 
 
 def _short(texts: pd.Series) -> np.ndarray:
@@ -147,6 +148,13 @@ def _ranges(x: np.ndarray, y: np.ndarray) -> tuple[list[float], list[float]]:
     return ranges[0], ranges[1]
 
 
+def _height(song: Songs) -> int:
+    """A frame of the map's own shape at the page's usual width: no empty band above and below a wide map."""
+    x_range, y_range = _ranges(song.x, song.y)
+    aspect = (y_range[1] - y_range[0]) / (x_range[1] - x_range[0])
+    return int(min(max(TYPICAL_WIDTH * aspect, MIN_HEIGHT), MAX_HEIGHT)) + 40  # + legend and margins
+
+
 def _layout(height: int, found: str | None, song: Songs) -> dict:
     x_range, y_range = _ranges(song.x, song.y)
     axis = dict(showticklabels=False, showgrid=False, zeroline=False, title=None)
@@ -185,7 +193,12 @@ def _found_trace(hit: np.ndarray, song: Songs, owners: pd.Series, people: list[s
 
 
 def build(
-    points: pd.DataFrame, people: list[str], colours: dict[str, str], *, found: str | None = None, height: int = 650
+    points: pd.DataFrame,
+    people: list[str],
+    colours: dict[str, str],
+    *,
+    found: str | None = None,
+    height: int | None = None,
 ) -> tuple[go.Figure, list[np.ndarray]]:
     """The figure, and for each trace the row positions (in `points`) of its markers.
 
@@ -210,7 +223,7 @@ def build(
         group_traces, group_rows = _group_traces(group, song, owners, people)
         traces += group_traces
         rows += group_rows
-    layout = _layout(height, found, song)
+    layout = _layout(height or _height(song), found, song)
     hit = np.flatnonzero((frame["track_id"] == found).to_numpy()) if found else []
     if len(hit):
         traces.append(_found_trace(hit, song, owners, people, layout))

@@ -13,6 +13,7 @@ import streamlit as st
 from taskcode import queries
 
 OUT_OF_PLACE_ROWS = 500  # the table lists the most confident ones
+WHY_SONGS = 20  # songs of a selection whose nearest songs are listed
 NOBODY_CHOSEN = "Nobody is chosen under “Liked by”: choose one or more people there to see their songs on the map."
 
 st.title("Whose song is it? The map")
@@ -87,6 +88,10 @@ def why_table(songs: pd.DataFrame, map_id: int) -> pd.DataFrame:
     )
 
 
+def names_of_first(why: pd.DataFrame, count: int):
+    return why["song"].drop_duplicates().head(count)
+
+
 def show_songs(title: str, songs: pd.DataFrame, map_id: int, key: str) -> None:
     """A selection (picked or found): its songs, then why the model sees them so (their nearest songs)."""
     st.subheader(title)
@@ -99,7 +104,10 @@ def show_songs(title: str, songs: pd.DataFrame, map_id: int, key: str) -> None:
         "Why: the songs the model finds nearest each of them (in its last hidden layer, not on the "
         "picture), and whose they are."
     )
-    st.dataframe(why, hide_index=True, key=f"{key}_why")
+    shown = why[why["song"].isin(list(names_of_first(why, WHY_SONGS)))]
+    if len(shown) < len(why):
+        st.caption(f"The first {WHY_SONGS} songs of the selection:")
+    st.table(shown.set_index("song"))  # plain text, for the few rows it holds
 
 
 def picked_rows(selection, trace_rows) -> list[int]:

@@ -196,7 +196,7 @@ def test_a_found_song_lists_its_five_nearest_songs_and_their_owners(filled_db, a
     at = app()
     at.text_input(key="map_search").input(known["name"]).run()
     no_exception(at)
-    why = next(d.value for d in at.dataframe if "nearest songs" in d.value.columns)
+    why = next(t.value for t in at.table if "nearest songs" in t.value.columns).reset_index()
     assert list(why["nearest songs"]) == list(expected["name"].fillna("—"))
     assert list(why["liked by"]) == [", ".join(o) or "—" for o in expected["owners"]]
     assert set(why["song"]) == {known["name"]}
@@ -207,7 +207,7 @@ def test_no_table_shows_none(filled_db, app):
     at.text_input(key="map_search").input(filled_db.known_track["name"]).run()
     for page in [at, app("page_model.py"), app("page_data.py")]:
         no_exception(page)
-        for frame in (d.value for d in page.dataframe):
+        for frame in [d.value for d in page.dataframe] + [t.value for t in page.table]:
             text = frame.select_dtypes(include=["object", "string"])
             assert not text.isna().any().any() and not (text.astype(str) == "None").any().any(), frame
 
