@@ -12,6 +12,7 @@ import os
 import types
 from collections.abc import Callable
 
+import pandas as pd
 import psycopg2
 import streamlit as st
 
@@ -151,7 +152,10 @@ def percent_column(label: str, **kwargs):
     return st.column_config.ProgressColumn(label, min_value=0, max_value=100, format="%d%%", **kwargs)
 
 
-def blank_missing(frame):
-    """A table without "None": missing text shows as "—" (numbers stay numbers, shown empty)."""
+def blank_missing(frame, dates=(), date_format: str = "%Y-%m-%d %H:%M"):
+    """A table without "None": missing text shows as "—", and so do missing `dates` (written as text)."""
+    frame = frame.copy()
+    for column in dates:
+        frame[column] = pd.to_datetime(frame[column], utc=True).dt.strftime(date_format).astype(object)
     text = frame.select_dtypes(include=["object", "string"]).columns
     return frame.fillna({column: MISSING for column in text})
