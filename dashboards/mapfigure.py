@@ -199,12 +199,15 @@ def build(
     *,
     found: str | None = None,
     height: int | None = None,
+    extent: pd.DataFrame | None = None,
 ) -> tuple[go.Figure, list[np.ndarray]]:
     """The figure, and for each trace the row positions (in `points`) of its markers.
 
     `points` has the columns of `taskcode.queries.map_points`; `people` are the
     model's people (the order of the probabilities); `colours` gives each
-    owner a colour; `found` is a track id to highlight and centre the view on.
+    owner a colour; `found` is a track id to highlight and centre the view on;
+    `extent` (x and y of the whole map, when `points` are a part of it) keeps
+    the whole map's frame, so that a filter does not zoom.
     The row positions let a selection in the chart (trace number, point
     number) find its songs.
     """
@@ -223,7 +226,8 @@ def build(
         group_traces, group_rows = _group_traces(group, song, owners, people)
         traces += group_traces
         rows += group_rows
-    layout = _layout(height or _height(song), found, song)
+    whole = song if extent is None else song._replace(x=extent["x"].to_numpy(), y=extent["y"].to_numpy())
+    layout = _layout(height or _height(whole), found, whole)
     hit = np.flatnonzero((frame["track_id"] == found).to_numpy()) if found else []
     if len(hit):
         traces.append(_found_trace(hit, song, owners, people, layout))

@@ -42,7 +42,7 @@ def drawn(url: str, map_id: int, people: tuple, shown_people: tuple, found: str 
     on_map = shown
     if found is not None and found not in set(shown["track_id"]):
         on_map = pd.concat([shown, points[points["track_id"] == found]])
-    figure, trace_rows = mapfigure.build(on_map, list(people), colours, found=found)
+    figure, trace_rows = mapfigure.build(on_map, list(people), colours, found=found, extent=points)
     out_of_place = shown[shown["out_of_place"]].sort_values("confidence", ascending=False)
     return {
         "on_map": on_map,
