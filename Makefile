@@ -11,7 +11,7 @@ help:
 	@echo "make test-deploy  docker-compose.yml in real containers: LocalExecutor, then Celery on two workers"
 	@echo "make format     let ruff fix what it can and format the code"
 	@echo "make status     print the status of the embedded default"
-	@echo "make dashboard  serve the dashboard on http://127.0.0.1:8501 (embedded default database)"
+	@echo "make dashboard  serve the dashboard on http://127.0.0.1:8501, or PORT=... (embedded default database)"
 	@echo "make airflow    a local Airflow with the DAGs (UI on http://127.0.0.1:8080); Ctrl-C stops it"
 	@echo "make airflow-cli ARGS=\"dags trigger taste_nightly\"   the airflow CLI of that local Airflow"
 	@echo "make bench      every benchmark (about 11 min on 2 cores): one table, bench/results/latest.json"
@@ -61,9 +61,11 @@ status: setup
 
 # `python -m streamlit` (not the `streamlit` script) puts this folder first on
 # sys.path, so the dashboard imports this checkout's taskcode.
+# `make dashboard PORT=8600` serves it on another port.
+PORT ?= 8501
 dashboard: setup
-	$(PY) -m streamlit run dashboards/app.py --server.address 127.0.0.1 --server.port 8501 \
-		--server.headless true --browser.gatherUsageStats false
+	$(PY) -m streamlit run dashboards/app.py --server.address 127.0.0.1 --server.port $(PORT) \
+		--server.headless true --browser.gatherUsageStats false --client.toolbarMode viewer
 
 # The benchmarks of bench/ (never part of the tests): API calls, storage, training, map,
 # nightly DAG, dashboard, memory; each also runs alone (.venv/bin/python bench/NAME.py).

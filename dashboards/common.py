@@ -8,9 +8,11 @@ keeps the answer for a minute (per database, so two databases never mix).
 
 from __future__ import annotations
 
+import os
 import types
 from collections.abc import Callable
 
+import pandas as pd
 import psycopg2
 import streamlit as st
 
@@ -33,6 +35,13 @@ NO_MAP = f"No map yet: the pipeline draws it after a model is promoted. To get o
 
 def database_url() -> str:
     """DATABASE_URL (or database.url in the config), else the embedded local PostgreSQL."""
+    return _url_of(tuple(sorted(os.environ.items())))
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False, max_entries=8)
+def _url_of(environment: tuple) -> str:
+    # Reading the config costs milliseconds and every question asks for the URL:
+    # once a minute per environment (the key: a test or a shell may change it) is enough.
     settings = load_settings()
     if settings.database.url:
         return settings.database.url
@@ -120,3 +129,33 @@ def person_colours(people: list[str]) -> dict[str, str]:
         "#393b79",
     ]
     return {person: palette[i % len(palette)] for i, person in enumerate(people)}
+
+
+# -- one way to write a table's cells --------------------------------------------------
+
+MISSING = "—"  # an empty cell: never "None"
+ARTIST_SEPARATOR = ", "  # between artists, and between the people who like a song
+
+
+def names(values) -> str:
+    """People (or artists) as one cell: "alice, bob"; nobody is "—"."""
+    return ARTIST_SEPARATOR.join(values) if len(values) else MISSING
+
+
+def percent(values):
+    """Probabilities 0-1 as whole percents (0-100): the one precision of every page."""
+    return (values.astype(float) * 100).round().astype("Int64")
+
+
+def percent_column(label: str, **kwargs):
+    """A bar for a whole percent from `percent`."""
+    return st.column_config.ProgressColumn(label, min_value=0, max_value=100, format="%d%%", **kwargs)
+
+
+def blank_missing(frame, dates=(), date_format: str = "%Y-%m-%d %H:%M"):
+    """A table without "None": missing text shows as "—", and so do missing `dates` (written as text)."""
+    frame = frame.copy()
+    for column in dates:
+        frame[column] = pd.to_datetime(frame[column], utc=True).dt.strftime(date_format).astype(object)
+    text = frame.select_dtypes(include=["object", "string"]).columns
+    return frame.fillna({column: MISSING for column in text})

@@ -28,6 +28,8 @@ NOBODY_COLOUR = "#d9d9d9"
 FOUND_COLOUR = "#ffd700"
 OUT_OF_PLACE_SHADE = 0.45  # out-of-place songs: the owner's colour, this much darker
 MAX_TEXT = 60  # characters of a name or artist list shown on hover
+RANGE_MARGIN = 0.03  # of the songs' extent, on each side of the map
+TYPICAL_WIDTH, MIN_HEIGHT, MAX_HEIGHT = 1000, 360, 700  # pixels of the map's plot area on a wide page
 
 
 def _short(texts: pd.Series) -> np.ndarray:
@@ -134,14 +136,37 @@ def _group_traces(group: tuple, song: Songs, owners: pd.Series, people: list[str
     return traces, rows
 
 
-def _layout(height: int, found: str | None) -> dict:
+def _ranges(x: np.ndarray, y: np.ndarray) -> tuple[list[float], list[float]]:
+    """Each axis spans the songs plus a small margin, so the map fills its frame without an empty band."""
+    if not len(x):
+        return [-1.0, 1.0], [-1.0, 1.0]
+    ranges = []
+    for values in (x, y):
+        low, high = float(values.min()), float(values.max())
+        pad = max(high - low, 1e-6) * RANGE_MARGIN
+        ranges.append([low - pad, high + pad])
+    return ranges[0], ranges[1]
+
+
+def _height(song: Songs) -> int:
+    """A frame of the map's own shape at the page's usual width: no empty band above and below a wide map."""
+    x_range, y_range = _ranges(song.x, song.y)
+    aspect = (y_range[1] - y_range[0]) / (x_range[1] - x_range[0])
+    return int(min(max(TYPICAL_WIDTH * aspect, MIN_HEIGHT), MAX_HEIGHT)) + 40  # + legend and margins
+
+
+def _layout(height: int, found: str | None, song: Songs) -> dict:
+    x_range, y_range = _ranges(song.x, song.y)
+    axis = dict(showticklabels=False, showgrid=False, zeroline=False, title=None)
     return dict(
         height=height,
         margin=dict(l=10, r=10, t=30, b=10),
         hovermode="closest",
         legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
-        xaxis=dict(showticklabels=False, showgrid=False, zeroline=False, title=None),
-        yaxis=dict(showticklabels=False, showgrid=False, zeroline=False, title=None, scaleanchor="x", scaleratio=1),
+        # Equal axes (a unit is as long across as up): the plot area shrinks to the map's
+        # shape rather than padding an axis with empty space.
+        xaxis=dict(axis, range=x_range, constrain="domain", constraintoward="center"),
+        yaxis=dict(axis, range=y_range, scaleanchor="x", scaleratio=1, constrain="domain", constraintoward="middle"),
         # Keep the user's zoom across reruns, until they jump to another song.
         uirevision=f"found:{found}",
     )
@@ -168,13 +193,21 @@ def _found_trace(hit: np.ndarray, song: Songs, owners: pd.Series, people: list[s
 
 
 def build(
-    points: pd.DataFrame, people: list[str], colours: dict[str, str], *, found: str | None = None, height: int = 650
+    points: pd.DataFrame,
+    people: list[str],
+    colours: dict[str, str],
+    *,
+    found: str | None = None,
+    height: int | None = None,
+    extent: pd.DataFrame | None = None,
 ) -> tuple[go.Figure, list[np.ndarray]]:
     """The figure, and for each trace the row positions (in `points`) of its markers.
 
     `points` has the columns of `taskcode.queries.map_points`; `people` are the
     model's people (the order of the probabilities); `colours` gives each
-    owner a colour; `found` is a track id to highlight and centre the view on.
+    owner a colour; `found` is a track id to highlight and centre the view on;
+    `extent` (x and y of the whole map, when `points` are a part of it) keeps
+    the whole map's frame, so that a filter does not zoom.
     The row positions let a selection in the chart (trace number, point
     number) find its songs.
     """
@@ -193,7 +226,8 @@ def build(
         group_traces, group_rows = _group_traces(group, song, owners, people)
         traces += group_traces
         rows += group_rows
-    layout = _layout(height, found)
+    whole = song if extent is None else song._replace(x=extent["x"].to_numpy(), y=extent["y"].to_numpy())
+    layout = _layout(height or _height(whole), found, whole)
     hit = np.flatnonzero((frame["track_id"] == found).to_numpy()) if found else []
     if len(hit):
         traces.append(_found_trace(hit, song, owners, people, layout))

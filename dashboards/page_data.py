@@ -29,19 +29,20 @@ fourth.metric("Songs with audio features", f"{overview['tracks_with_features']:,
 
 st.subheader("Per person")
 st.dataframe(
-    people.drop(columns="warning"),
+    common.blank_missing(
+        people.drop(columns="warning"),
+        dates=("newest_like", "last_sync", "last_full_sync", "authorized_at", "token_expires_at"),
+    ),
     hide_index=True,
     column_config={
         "likes": st.column_config.NumberColumn("likes", help="Liked on Spotify now"),
         "removed": st.column_config.NumberColumn("removed", help="Liked once, gone from Spotify since"),
-        "newest_like": st.column_config.DatetimeColumn("newest like", format="YYYY-MM-DD HH:mm"),
-        "last_sync": st.column_config.DatetimeColumn("last sync", format="YYYY-MM-DD HH:mm"),
-        "last_full_sync": st.column_config.DatetimeColumn("last full sync", format="YYYY-MM-DD HH:mm"),
-        "authorized_at": st.column_config.DatetimeColumn("authorized", format="YYYY-MM-DD"),
-        "token_expires_at": st.column_config.DatetimeColumn(
-            "authorization expires",
-            format="YYYY-MM-DD",
-            help="Spotify's refresh tokens expire; refreshing does not extend them",
+        "newest_like": st.column_config.TextColumn("newest like"),
+        "last_sync": st.column_config.TextColumn("last sync"),
+        "last_full_sync": st.column_config.TextColumn("last full sync"),
+        "authorized_at": st.column_config.TextColumn("authorized"),
+        "token_expires_at": st.column_config.TextColumn(
+            "authorization expires", help="Spotify's refresh tokens expire; refreshing does not extend them"
         ),
         "needs_authorize": st.column_config.CheckboxColumn(
             "must authorize", help="python -m taskcode authorize --user NAME"
@@ -93,11 +94,11 @@ else:
         )
     )
     st.dataframe(
-        table,
+        common.blank_missing(table, dates=("started_at", "finished_at"), date_format="%Y-%m-%d %H:%M:%S"),
         hide_index=True,
         column_config={
-            "started_at": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm:ss"),
-            "finished_at": st.column_config.DatetimeColumn("finished", format="YYYY-MM-DD HH:mm:ss"),
+            "started_at": st.column_config.TextColumn("started"),
+            "finished_at": st.column_config.TextColumn("finished"),
             "seconds": st.column_config.NumberColumn("seconds", format="%.1f"),
         },
     )

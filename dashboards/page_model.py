@@ -27,7 +27,7 @@ if champion is None:
 # -- every version --------------------------------------------------------------
 st.subheader("Versions")
 st.dataframe(
-    versions[["version", "created_at", "status", "f1", "roc_auc", "accuracy", "decision"]],
+    common.blank_missing(versions[["version", "created_at", "status", "f1", "roc_auc", "accuracy", "decision"]]),
     hide_index=True,
     column_config={
         "created_at": st.column_config.DatetimeColumn("trained", format="YYYY-MM-DD HH:mm"),
@@ -112,7 +112,7 @@ per_person = pd.DataFrame(
     }
 )
 st.dataframe(
-    per_person,
+    common.blank_missing(per_person),
     hide_index=True,
     column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in ("F1", "precision", "recall")},
 )
@@ -193,7 +193,7 @@ if metrics.get("majority_f1") is not None:
     )
 comparison = pd.DataFrame(rows)
 st.dataframe(
-    comparison,
+    common.blank_missing(comparison),
     hide_index=True,
     column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in ("F1", "ROC AUC", "accuracy")},
 )

@@ -26,10 +26,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse
 from openTSNE import TSNE, TSNEEmbedding
-from openTSNE.affinity import Affinities, joint_probabilities_nn
+from openTSNE.affinity import Affinities, PerplexityBasedNN, joint_probabilities_nn
+from openTSNE.nearest_neighbors import PrecomputedNeighbors
 from sklearn.neighbors import NearestNeighbors
 
-from taskcode import dataset, registry, store
+from taskcode import dataset, neighbours, registry, store
 from taskcode.config import MapSettings, Settings
 from taskcode.db import transaction
 from taskcode.errors import DataError
@@ -78,12 +79,16 @@ def _embed(settings: Settings, conn, fresh: bool) -> MapResult:
         proba = probabilities(model, frame)
         existing = None if fresh else _current_points(conn, champion.version)
         if existing is None:
-            xy = fit_map(hidden, settings.map, previous=_previous_map(conn, frame.index))
+            xy, near = _fit(hidden, settings.map, previous=_previous_map(conn, frame.index))
+            nearest = neighbours.as_ids(near[:, : neighbours.COUNT], frame.index)
             placed, fitted, new = pd.Series("fit", index=frame.index), len(frame), 0
         else:
             xy, placed, new = _extend(existing, frame.index, hidden, settings.map)
+            known = frame.index.isin(existing.index)
+            nearest = neighbours.extend(hidden, frame.index, known, existing["neighbours"])
             fitted = 0
         points = _points(frame, champion.people, hidden, proba, xy, placed)
+        points["neighbours"] = nearest
         map_id = _write(conn, champion.version, points, settings.map)
     finally:
         with transaction(conn) as cur:
@@ -114,10 +119,26 @@ def _embed(settings: Settings, conn, fresh: bool) -> MapResult:
 
 def fit_map(hidden: np.ndarray, params: MapSettings, previous: pd.DataFrame | None = None) -> np.ndarray:
     """A fresh 2-D t-SNE of the hidden vectors (n, k) -> (n, 2)."""
+    return _fit(hidden, params, previous)[0]
+
+
+def _fit(hidden: np.ndarray, params: MapSettings, previous: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+    """The fresh map, and each song's nearest songs in hidden space (row positions, nearest first).
+
+    With the exact search, t-SNE's own neighbour search is done here and
+    handed to openTSNE, so the songs' nearest songs cost nothing more.
+    """
     n = len(hidden)
     if n < 4:
-        return _tiny_layout(n)
+        return _tiny_layout(n), neighbours.nearest(hidden, neighbours.COUNT)[0]
     perplexity = min(params.perplexity, (n - 1) / 3)
+    if _neighbour_search(hidden) == "exact":
+        near, distances = neighbours.nearest(hidden, max(int(3 * perplexity), neighbours.COUNT))
+        affinities = PerplexityBasedNN(
+            perplexity=perplexity, knn_index=PrecomputedNeighbors(near, distances), n_jobs=_cores()
+        )
+    else:
+        near, affinities = neighbours.nearest(hidden, neighbours.COUNT)[0], None
     # openTSNE runs 250 early-exaggeration iterations before map.n_iter normal ones.
     with _Progress(
         "map: t-SNE", params.n_iter + 250, f"250 early exaggeration + map.n_iter {params.n_iter}"
@@ -131,11 +152,11 @@ def fit_map(hidden: np.ndarray, params: MapSettings, previous: pd.DataFrame | No
             callbacks=progress.callback,
             callbacks_every_iters=25,
             verbose=False,
-        ).fit(hidden)
+        ).fit(hidden, affinities=affinities)
     xy = np.asarray(embedding, dtype=float)
     if previous is not None and len(previous) >= 3:
         xy = _align(xy, previous)
-    return xy
+    return xy, near
 
 
 def _neighbour_search(hidden: np.ndarray) -> str:
@@ -303,9 +324,9 @@ def _current_points(conn, version: int) -> pd.DataFrame | None:
         row = cur.fetchone()
         if row is None:
             return None
-        cur.execute("SELECT track_id, x, y, hidden, placed FROM map_points WHERE map_id = %s", (row[0],))
+        cur.execute("SELECT track_id, x, y, hidden, placed, neighbours FROM map_points WHERE map_id = %s", (row[0],))
         rows = cur.fetchall()
-    frame = pd.DataFrame(rows, columns=["track_id", "x", "y", "hidden", "placed"]).set_index("track_id")
+    frame = pd.DataFrame(rows, columns=["track_id", "x", "y", "hidden", "placed", "neighbours"]).set_index("track_id")
     frame.attrs["map_id"] = row[0]
     return frame
 

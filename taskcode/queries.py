@@ -285,6 +285,33 @@ def map_points(conn, map_id: int) -> pd.DataFrame:
     )
 
 
+def neighbours_of(conn, map_id: int, track_ids) -> pd.DataFrame:
+    """Each song's nearest songs in the model's hidden space (the map's "why"), nearest first.
+
+    One row per (track_id, rank): the neighbour's id, name, artists and its
+    owners on that map. Songs of a map drawn before neighbours were stored
+    have none.
+    """
+    return _frame(
+        conn,
+        """SELECT p.track_id, n.rank::int AS rank, n.neighbour_id, t.name,
+                  array_to_string(t.artists, ', ') AS artists, COALESCE(q.owners, '{}') AS owners
+             FROM map_points p
+             JOIN maps m ON m.map_id = p.map_id AND m.complete
+             CROSS JOIN LATERAL unnest(p.neighbours) WITH ORDINALITY AS n(neighbour_id, rank)
+             JOIN tracks t ON t.track_id = n.neighbour_id
+             LEFT JOIN map_points q ON q.map_id = p.map_id AND q.track_id = n.neighbour_id
+            WHERE p.map_id = %s AND p.track_id = ANY(%s)
+            ORDER BY p.track_id, n.rank""",
+        (map_id, list(track_ids)),
+    )
+
+
+def neighbours(conn, map_id: int, track_id: str) -> pd.DataFrame:
+    """One song's nearest songs on a map (columns as `neighbours_of`, without track_id)."""
+    return neighbours_of(conn, map_id, [track_id]).drop(columns="track_id")
+
+
 # --------------------------------------------------------------------------
 # "Whose song is it?" page
 

@@ -378,7 +378,7 @@ def copy_points(cur, map_id: int, points) -> None:
     copy_rows(
         cur,
         """map_points (map_id, track_id, x, y, hidden, probabilities, owners, predicted,
-                                  out_of_place, confidence, placed)""",
+                                  out_of_place, confidence, placed, neighbours)""",
         zip(
             itertools.repeat(map_id),
             points["track_id"],
@@ -391,6 +391,7 @@ def copy_points(cur, map_id: int, points) -> None:
             points["out_of_place"].astype(bool),
             points["confidence"].astype(float).map(repr),
             points["placed"],
+            map(text_array, points["neighbours"]) if "neighbours" in points else itertools.repeat("{}"),
         ),
     )
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from taskcode import queries
 from taskcode.localpg import free_port
 from tests.dashboard.conftest import APP
 
@@ -95,8 +96,41 @@ def coloured_pixels(png: bytes, colour: str, tolerance: int = 40) -> int:
     )
 
 
+SCREENSHOTS = Path("/tmp")  # every page, to look at
+IDLE = "() => !document.querySelector('[data-testid^=\"stStatusWidgetRunning\"]')"
+# Each page, and what is on it once it has been drawn (for its screenshot).
+PAGES = {
+    "model": ".js-plotly-plot >> nth=2",
+    "data": '[data-testid="stJson"]',
+    "whose-song": '[data-testid="stCaptionContainer"]',
+    "discover": "h1",
+}
+METRICS = [("shown", "Shown"), ("out_of_place", "Out of place"), ("shared", "Shared")]
+
+
+def metric_locator(page, label: str):
+    return page.locator('[data-testid="stMetric"]', has_text=label).locator('[data-testid="stMetricValue"]')
+
+
+def expected_map(url: str, people: list[str]) -> tuple[dict, object, int]:
+    """The champion's points, the counts the map shows with only the first person chosen, and the map id."""
+    with queries.read_only(url) as conn:
+        maps = queries.newest_maps(conn)
+        map_id = int(maps[maps["model_version"] == queries.champion(conn)["version"]].iloc[0]["map_id"])
+        points = queries.map_points(conn, map_id)
+    mine = points[points["owners"].map(lambda owners: people[0] in owners)]
+    counts = {
+        "shown": len(mine),
+        "out_of_place": int(mine["out_of_place"].sum()),
+        "shared": int((mine["owners"].map(len) > 1).sum()),
+    }
+    return counts, points, map_id
+
+
 def test_the_map_is_drawn_in_chromium_with_the_song_count(filled_db, tmp_path):
     from playwright.sync_api import sync_playwright
+
+    filtered, points, map_id = expected_map(filled_db.url, filled_db.people)
 
     env = {
         **os.environ,
@@ -147,13 +181,18 @@ def test_the_map_is_drawn_in_chromium_with_the_song_count(filled_db, tmp_path):
                 x, y = page.evaluate(
                     "() => { const gd = document.querySelector('.js-plotly-plot'), l = gd._fullLayout,"
                     " t = gd._fullData[0], box = gd.getBoundingClientRect();"
-                    " return [box.left + l._size.l + l.xaxis.l2p(t.x[0]), box.top + l._size.t + l.yaxis.l2p(t.y[0])]; }"
+                    " return [box.left + l.xaxis._offset + l.xaxis.l2p(t.x[0]),"
+                    " box.top + l.yaxis._offset + l.yaxis.l2p(t.y[0])]; }"
                 )
                 # Hovering it shows its name, its artists and the model's guess.
                 page.mouse.move(x, y)
                 hover_label = page.locator(".hoverlayer .hovertext").first
                 hover_label.wait_for(timeout=60_000)
                 hover = hover_label.text_content()
+                first_xy = page.evaluate(
+                    "() => { const t = document.querySelector('.js-plotly-plot')._fullData[0];"
+                    " return [t.x[0], t.y[0]]; }"
+                )
                 first_song = page.evaluate(
                     "() => { const t = document.querySelector('.js-plotly-plot')._fullData[0];"
                     " return [t.text[0], t.hovertext[0]]; }"
@@ -161,6 +200,30 @@ def test_the_map_is_drawn_in_chromium_with_the_song_count(filled_db, tmp_path):
                 page.mouse.click(x, y)
                 picked = page.get_by_text("Picked in the map (1)")
                 picked.wait_for(timeout=60_000)
+                # Why: the picked song's five nearest songs, in a table of their own.
+                page.get_by_text("Why: the songs the model finds nearest").wait_for(timeout=60_000)
+                page.screenshot(path=str(SCREENSHOTS / "dashboard-map-picked.png"), full_page=True)
+                why_table = page.locator('[data-testid="stTable"]').first
+                why, why_rows = why_table.inner_text(), why_table.locator("tbody tr").count()
+
+                # The filter: only the first person's songs; every count follows.
+                people = page.locator('[data-testid="stMultiSelect"] input').first
+                people.click()
+                page.keyboard.press("Backspace")  # removes the last person
+                page.keyboard.press("Escape")
+                shown = metric_locator(page, "Shown")
+                page.wait_for_function(
+                    "([el, want]) => el.innerText.trim() === want",
+                    arg=[shown.element_handle(), f"{filtered['shown']:,}"],
+                    timeout=60_000,
+                )
+                after_filter = {name: metric_locator(page, label).inner_text().strip() for name, label in METRICS}
+                page.screenshot(path=str(SCREENSHOTS / "dashboard-map-filtered.png"), full_page=True)
+                for path, drawn_when in PAGES.items():
+                    page.goto(f"{url}/{path}", timeout=60_000)
+                    page.locator(drawn_when).last.wait_for(timeout=60_000)
+                    page.wait_for_function(IDLE, timeout=60_000)
+                    page.screenshot(path=str(SCREENSHOTS / f"dashboard-{path}.png"), full_page=True)
             finally:
                 browser.close()
     finally:
@@ -174,3 +237,11 @@ def test_the_map_is_drawn_in_chromium_with_the_song_count(filled_db, tmp_path):
         colour = next(c for name, c in colours.items() if name.startswith(f"{person} ("))
         assert coloured_pixels(picture, colour) > 50, person
     assert (OUTPUT / "map.png").stat().st_size > 10_000
+    assert after_filter == {name: f"{value:,}" for name, value in filtered.items()}
+    assert why_rows == 5
+    picked_id = points.loc[((points["x"] - first_xy[0]) ** 2 + (points["y"] - first_xy[1]) ** 2).idxmin(), "track_id"]
+    with queries.read_only(filled_db.url) as conn:
+        nearest = queries.neighbours(conn, map_id, picked_id)
+    assert len(nearest) == 5
+    for neighbour in nearest["name"]:
+        assert neighbour in why, (neighbour, why)

@@ -89,3 +89,16 @@ def test_the_payload_stays_lean():
     per_song = len(pio.to_json(figure, validate=False)) / len(frame)
     assert per_song < 70, per_song  # short synthetic names; ~89 bytes with real-length ones
     assert len(spec["data"]) <= 2 * (len(PEOPLE) + 1)  # a few traces, not one per set of owners
+
+
+def test_equal_axes_that_span_the_songs_with_a_small_margin():
+    frame = points([["alice"]] * 50 + [["bob"]] * 50)
+    frame["x"] *= 5  # a wide map: the frame follows its shape, no empty band above and below
+    figure, _ = mapfigure.build(frame, PEOPLE, COLOURS)
+    xaxis, yaxis = figure.layout.xaxis, figure.layout.yaxis
+    assert yaxis.scaleanchor == "x" and yaxis.scaleratio == 1
+    for axis, values in ((xaxis, frame["x"]), (yaxis, frame["y"])):
+        low, high = axis.range
+        span = values.max() - values.min()
+        assert low < values.min() and high > values.max()
+        assert (values.min() - low) <= 0.05 * span and (high - values.max()) <= 0.05 * span

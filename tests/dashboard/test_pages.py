@@ -162,6 +162,56 @@ def test_map_filter_by_person(filled_db, app):
     assert metric(at, "Shown") == f"{expected:,}"
 
 
+def test_the_filter_updates_every_count_and_the_out_of_place_table(filled_db, app):
+    first = filled_db.people[0]
+    points = champion_points(filled_db)
+    mine = points[points["owners"].map(lambda owners: first in owners)]
+    at = app()
+    at.multiselect(key="map_people").set_value([first]).run()
+    no_exception(at)
+    misplaced = int(mine["out_of_place"].sum())
+    assert misplaced != int(points["out_of_place"].sum())
+    assert metric(at, "Out of place") == f"{misplaced:,}"
+    assert metric(at, "Shared") == f"{int((mine['owners'].map(len) > 1).sum()):,}"
+    table = at.dataframe[-1].value
+    assert len(table) == misplaced and all(first in liked for liked in table["liked by"])
+
+
+def test_nobody_chosen_says_what_to_do_instead_of_a_blank_chart(filled_db, app):
+    at = app()
+    at.multiselect(key="map_people").set_value([]).run()
+    no_exception(at)
+    assert "choose one or more people" in texts(at)
+    assert not charts(at)
+    assert metric(at, "Shown") == "0"
+
+
+def test_a_found_song_lists_its_five_nearest_songs_and_their_owners(filled_db, app):
+    known = filled_db.known_track
+    with queries.read_only(filled_db.url) as conn:
+        maps = queries.newest_maps(conn)
+        map_id = int(maps[maps["model_version"] == filled_db.champion].iloc[0]["map_id"])
+        expected = queries.neighbours(conn, map_id, known["track_id"])
+    assert len(expected) == 5 and known["track_id"] not in set(expected["neighbour_id"])
+    at = app()
+    at.text_input(key="map_search").input(known["name"]).run()
+    no_exception(at)
+    why = next(t.value for t in at.table if "nearest songs" in t.value.columns).reset_index()
+    assert list(why["nearest songs"]) == list(expected["name"].fillna("—"))
+    assert list(why["liked by"]) == [", ".join(o) or "—" for o in expected["owners"]]
+    assert set(why["song"]) == {known["name"]}
+
+
+def test_no_table_shows_none(filled_db, app):
+    at = app()
+    at.text_input(key="map_search").input(filled_db.known_track["name"]).run()
+    for page in [at, app("page_model.py"), app("page_data.py")]:
+        no_exception(page)
+        for frame in [d.value for d in page.dataframe] + [t.value for t in page.table]:
+            text = frame.select_dtypes(include=["object", "string"])
+            assert not text.isna().any().any() and not (text.astype(str) == "None").any().any(), frame
+
+
 def test_map_can_show_another_model_version(filled_db, app):
     at = app()
     at.selectbox(key="map_version").select(filled_db.other_version).run()

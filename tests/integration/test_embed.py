@@ -177,3 +177,44 @@ def test_a_rollback_brings_the_champions_own_map_back(mapped, write_config):
     assert status(conn)["map"]["version"] == status(conn)["champion"]["version"] == first
     again = embed.embed(settings, conn)  # the champion's own map, extended, not drawn anew
     assert again.version == first and again.fitted == 0 and again.placed == 0
+
+
+def assert_true_nearest_neighbours(conn, count=5):
+    """Every point's stored neighbours are its `count` nearest other songs in the stored hidden vectors."""
+    with db.transaction(conn) as cur:
+        cur.execute(
+            """SELECT track_id, hidden, neighbours FROM map_points
+                WHERE map_id = (SELECT max(map_id) FROM maps WHERE complete) ORDER BY track_id"""
+        )
+        rows = cur.fetchall()
+    ids = [row[0] for row in rows]
+    position = {track_id: i for i, track_id in enumerate(ids)}
+    hidden = np.array([row[1] for row in rows], dtype=float)
+    distances = np.linalg.norm(hidden[:, None, :] - hidden[None, :, :], axis=2)
+    np.fill_diagonal(distances, np.inf)
+    for i, (track_id, _, stored) in enumerate(rows):
+        assert len(stored) == count and len(set(stored)) == count and track_id not in stored
+        fifth = np.sort(distances[i])[count - 1]
+        # Ties and the stored vectors' rounding (5 decimals) aside, none is farther than the true fifth.
+        assert all(distances[i, position[n]] <= fifth + 1e-3 for n in stored), track_id
+        near = [distances[i, position[n]] for n in stored]
+        assert all(a <= b + 1e-3 for a, b in zip(near, near[1:])), track_id  # nearest first
+
+
+def test_every_point_stores_its_five_nearest_songs_in_hidden_space(mapped):
+    assert_true_nearest_neighbours(mapped["conn"])
+
+
+def test_placed_songs_get_their_neighbours_and_known_songs_see_them(mapped):
+    settings, conn, library = mapped["settings"], mapped["conn"], mapped["library"]
+    new_ids = like_new_songs(conn, library, "alice", 15, seed=6)
+    embed.embed(settings, conn)
+    assert_true_nearest_neighbours(conn)
+    with db.transaction(conn) as cur:
+        cur.execute(
+            """SELECT count(*) FROM map_points
+                WHERE map_id = (SELECT max(map_id) FROM maps WHERE complete)
+                  AND NOT (track_id = ANY(%s)) AND neighbours && %s""",
+            (new_ids, new_ids),
+        )
+        assert cur.fetchone()[0] > 0  # some known songs now sit nearest a new one
