@@ -67,6 +67,8 @@ def test_artists_add_what_the_sound_cannot_tell(conn, write_config):
 
 def test_popularity_is_used_only_where_the_database_has_it(conn, settings):
     load_into_database(conn, generate(people=2, tracks=60, seed=23))
+    with db.transaction(conn) as cur:  # a database from before migration 009: no popularity column
+        cur.execute("ALTER TABLE tracks DROP COLUMN popularity")
     assert "popularity" not in dataset.load(settings, conn).columns
     with db.transaction(conn) as cur:
         cur.execute("ALTER TABLE tracks ADD COLUMN popularity integer")

@@ -41,7 +41,7 @@ def stored_likes(url: str, name: str) -> dict:
 
 
 def test_every_quirk_and_broken_answer_at_once_then_a_rerun_changes_nothing(database_url, catalog_config):
-    library = generate(people=2, tracks=60, seed=5)
+    library = generate(people=2, tracks=60, seed=5, unknown_features=0.1)  # some songs no source knows
     config = catalog_config(library)
     with Emulator(library) as emulator:
         env = cli_env(emulator, database_url, config)
