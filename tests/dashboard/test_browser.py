@@ -106,6 +106,12 @@ PAGES = {
     "discover": "h1",
 }
 METRICS = [("shown", "Shown"), ("out_of_place", "Out of place"), ("shared", "Shared")]
+# The Model page's training curve and importances once Plotly has drawn them: their SVG text.
+LEARNING_CHARTS = """() => { const plots = [...document.querySelectorAll('.js-plotly-plot')];
+  const find = words => plots.find(gd => gd._fullLayout && (gd._fullLayout.title.text || '').includes(words));
+  const curve = find('Training curve'), bars = find(' apart');
+  return curve && bars && bars.querySelector('.ytick text') && {curve: curve.textContent,
+    bars: [...bars.querySelectorAll('.ytick text')].map(t => t.textContent)}; }"""
 
 
 def metric_locator(page, label: str):
@@ -223,6 +229,8 @@ def test_the_map_is_drawn_in_chromium_with_the_song_count(filled_db, tmp_path):
                     page.goto(f"{url}/{path}", timeout=60_000)
                     page.locator(drawn_when).last.wait_for(timeout=60_000)
                     page.wait_for_function(IDLE, timeout=60_000)
+                    if path == "model":
+                        learning = page.wait_for_function(LEARNING_CHARTS, timeout=60_000).json_value()
                     page.screenshot(path=str(SCREENSHOTS / f"dashboard-{path}.png"), full_page=True)
             finally:
                 browser.close()
@@ -245,3 +253,7 @@ def test_the_map_is_drawn_in_chromium_with_the_song_count(filled_db, tmp_path):
     assert len(nearest) == 5
     for neighbour in nearest["name"]:
         assert neighbour in why, (neighbour, why)
+    with queries.read_only(filled_db.url) as conn:
+        champion = queries.model_version(conn, filled_db.champion)["metrics"]
+    assert f"best: epoch {champion['best_epoch']}" in learning["curve"] and "validation songs" in learning["curve"]
+    assert len(learning["bars"]) == len(champion["importance"]) and "the artists (who likes them)" in learning["bars"]
