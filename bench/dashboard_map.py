@@ -62,10 +62,10 @@ from emulator import generate  # noqa: E402
 from emulator.database import load_into_database  # noqa: E402
 from taskcode import db  # noqa: E402
 from taskcode.localpg import free_port  # noqa: E402
+from tests.dashboard.browser import CHROMIUM, CHROMIUM_ARGS, pick_point  # noqa: E402
 
 PEOPLE = ["alice", "bob"]
 COLOURS = {"alice": "#1f77b4", "bob": "#ff7f0e"}
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 GOAL_SECONDS = 3.0
 # Drawn: Plotly has laid out every song trace (all N songs) and its WebGL canvas exists.
 DRAWN = (
@@ -296,7 +296,7 @@ def time_in_browser(url: str, songs: int, log_path: Path, warm: int = 5, profile
 
     with served(url, log_path) as base:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             received = []  # (seconds, bytes) of every websocket frame the page receives
             page.on(
@@ -369,17 +369,6 @@ def _timed(times: dict, name: str, page, action, condition: str, arg=None) -> No
     times.setdefault(name, []).append(time.perf_counter() - started)
 
 
-def _pick_first_song(page) -> None:
-    x, y = page.evaluate(
-        "() => { const gd = document.querySelector('.js-plotly-plot'), l = gd._fullLayout,"
-        " t = gd._fullData[0], box = gd.getBoundingClientRect();"
-        " return [box.left + l.xaxis._offset + l.xaxis.l2p(t.x[0]), box.top + l.yaxis._offset + l.yaxis.l2p(t.y[0])]; }"
-    )
-    page.mouse.move(x, y)  # Plotly picks the point under the pointer it has hovered
-    page.locator(".hoverlayer .hovertext").first.wait_for(timeout=60_000)
-    page.mouse.click(x, y)
-
-
 def _choose(page, label: str, option: str) -> None:
     page.locator(f'[data-testid="stSelectbox"]:has-text("{label}")').first.click()
     page.get_by_role("option").filter(has_text=option).first.click()
@@ -393,7 +382,7 @@ def time_interactions(url: str, points: pd.DataFrame, versions: list[int], log_p
     alone = int(points["owners"].map(lambda o: "alice" in o).sum())
     times: dict[str, list[float]] = {}
     with served(url, log_path) as base, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(base, timeout=300_000)
         _settled(page, DRAWN, songs)  # the first load fills the server's caches
@@ -407,7 +396,7 @@ def time_interactions(url: str, points: pd.DataFrame, versions: list[int], log_p
             page.keyboard.press("Escape")
             _timed(times, "search", page, lambda: (search.fill(name), search.press("Enter")), FOUND)
             _timed(times, "search", page, lambda: (search.fill(""), search.press("Enter")), DRAWN, songs)
-            _timed(times, "select", page, lambda: _pick_first_song(page), PICKED)
+            _timed(times, "select", page, lambda: pick_point(page), PICKED)
             for version in (versions[1], versions[0]):
                 _timed(
                     times,

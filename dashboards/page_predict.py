@@ -35,7 +35,10 @@ if track_id is None:
     st.warning("That is not a Spotify track link, URI or id (an id has 22 letters and digits).")
     st.stop()
 
-CLI_ANSWER = f"`python -m taskcode predict {track_id}` answers it now: it asks the feature sources for the song."
+CLI_ANSWER = (
+    f"`python -m taskcode predict {track_id}` answers it now: from the song's stored audio features, "
+    "or for a song without them, from what the feature sources know of it."
+)
 
 track = common.ask(queries.track, track_id)
 answer = common.ask(queries.prediction, track_id, champion["version"])
@@ -99,3 +102,12 @@ bars.update_layout(
     yaxis=dict(autorange="reversed"),
 )
 st.plotly_chart(bars, key="predict_chart")
+
+if answer["map_id"] is not None:  # on the champion's map: the songs it sits by
+    st.subheader("Why")
+    why = common.why_table(pd.DataFrame({"track_id": [track_id], "name": [known["name"]]}), answer["map_id"])
+    if why.empty:
+        st.caption(common.NO_NEIGHBOURS)
+    else:
+        st.caption(common.WHY_CAPTION)
+        st.table(why.drop(columns="song").set_index(pd.RangeIndex(1, len(why) + 1, name="nearest")))

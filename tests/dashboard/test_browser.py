@@ -2,7 +2,7 @@
 
 Debian's chromium (installed by scripts/ensure-chromium.sh, which `make test`
 runs) is driven through Playwright's Python API; no browser is downloaded.
-The screenshot lands in tests/dashboard/test-output/ (git-ignored).
+Screenshots of every page land in tests/dashboard/test-output/ (git-ignored), to look at.
 """
 
 from __future__ import annotations
@@ -19,14 +19,13 @@ import pytest
 
 from taskcode import queries
 from taskcode.localpg import free_port
+from tests.dashboard.browser import CHROMIUM, CHROMIUM_ARGS, hover_point
 from tests.dashboard.conftest import APP
 
 pytestmark = pytest.mark.slow
 
 ROOT = APP.parents[1]
 OUTPUT = Path(__file__).resolve().parent / "test-output"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 def serve(env: dict, log_path: Path):
@@ -96,7 +95,7 @@ def coloured_pixels(png: bytes, colour: str, tolerance: int = 40) -> int:
     )
 
 
-SCREENSHOTS = Path("/tmp")  # every page, to look at
+SCREENSHOTS = OUTPUT  # every page, to look at
 IDLE = "() => !document.querySelector('[data-testid^=\"stStatusWidgetRunning\"]')"
 # Each page, and what is on it once it has been drawn (for its screenshot).
 PAGES = {
@@ -125,6 +124,27 @@ def expected_map(url: str, people: list[str]) -> tuple[dict, object, int]:
         "shared": int((mine["owners"].map(len) > 1).sum()),
     }
     return counts, points, map_id
+
+
+def ask_whose_song(page, url: str, track_id: str, screenshot: str) -> tuple[str, str]:
+    """Paste a track on "Whose song is it?": the page's text once answered, and its 'why' table's ("" if none)."""
+    page.goto(f"{url}/whose-song", timeout=60_000)
+    box = page.get_by_label("A Spotify track: link, URI or id")
+    box.fill(track_id)
+    box.press("Enter")
+    page.get_by_text("The champion (version").wait_for(timeout=60_000)
+    page.wait_for_function(IDLE, timeout=60_000)
+    page.locator('[data-testid="stMetric"]').last.wait_for(timeout=60_000)
+    page.screenshot(path=str(SCREENSHOTS / f"{screenshot}.png"), full_page=True)
+    tables = page.locator('[data-testid="stTable"]')
+    return page.locator('[data-testid="stMain"]').inner_text(), tables.first.inner_text() if tables.count() else ""
+
+
+def a_discovered_song(url: str, version: int) -> dict:
+    """A catalog discovery of the champion (on no map: only the discover step answered it)."""
+    with queries.read_only(url) as conn:
+        found = queries.discoveries(conn, version)
+    return found[found["source"] == "catalog"].iloc[0].to_dict()
 
 
 def test_the_map_is_drawn_in_chromium_with_the_song_count(filled_db, tmp_path):
@@ -177,25 +197,19 @@ def test_the_map_is_drawn_in_chromium_with_the_song_count(filled_db, tmp_path):
                 page.screenshot(path=str(OUTPUT / "map.png"), full_page=True)
                 picture = plot.screenshot()
 
-                # Click one song: the page lists it under "Picked in the map".
-                x, y = page.evaluate(
-                    "() => { const gd = document.querySelector('.js-plotly-plot'), l = gd._fullLayout,"
-                    " t = gd._fullData[0], box = gd.getBoundingClientRect();"
-                    " return [box.left + l.xaxis._offset + l.xaxis.l2p(t.x[0]),"
-                    " box.top + l.yaxis._offset + l.yaxis.l2p(t.y[0])]; }"
-                )
-                # Hovering it shows its name, its artists and the model's guess.
-                page.mouse.move(x, y)
-                hover_label = page.locator(".hoverlayer .hovertext").first
-                hover_label.wait_for(timeout=60_000)
-                hover = hover_label.text_content()
+                # Hover one song (its name, its artists and the model's guess show), then click
+                # it: the page lists it under "Picked in the map".
+                index, x, y = hover_point(page)
+                hover = page.locator(".hoverlayer .hovertext").first.text_content()
                 first_xy = page.evaluate(
-                    "() => { const t = document.querySelector('.js-plotly-plot')._fullData[0];"
-                    " return [t.x[0], t.y[0]]; }"
+                    "i => { const t = document.querySelector('.js-plotly-plot')._fullData[0];"
+                    " return [t.x[i], t.y[i]]; }",
+                    index,
                 )
                 first_song = page.evaluate(
-                    "() => { const t = document.querySelector('.js-plotly-plot')._fullData[0];"
-                    " return [t.text[0], t.hovertext[0]]; }"
+                    "i => { const t = document.querySelector('.js-plotly-plot')._fullData[0];"
+                    " return [t.text[i], t.hovertext[i]]; }",
+                    index,
                 )
                 page.mouse.click(x, y)
                 picked = page.get_by_text("Picked in the map (1)")
@@ -224,6 +238,13 @@ def test_the_map_is_drawn_in_chromium_with_the_song_count(filled_db, tmp_path):
                     page.locator(drawn_when).last.wait_for(timeout=60_000)
                     page.wait_for_function(IDLE, timeout=60_000)
                     page.screenshot(path=str(SCREENSHOTS / f"dashboard-{path}.png"), full_page=True)
+                # "Whose song is it?": a song on the map, with its nearest songs; a discovered song.
+                known = filled_db.known_track
+                known_text, known_why = ask_whose_song(page, url, known["track_id"], "dashboard-whose-song-known")
+                discovered = a_discovered_song(filled_db.url, filled_db.champion)
+                discovered_text, _ = ask_whose_song(
+                    page, url, discovered["track_id"], "dashboard-whose-song-discovered"
+                )
             finally:
                 browser.close()
     finally:
@@ -245,3 +266,12 @@ def test_the_map_is_drawn_in_chromium_with_the_song_count(filled_db, tmp_path):
     assert len(nearest) == 5
     for neighbour in nearest["name"]:
         assert neighbour in why, (neighbour, why)
+    winner = max(known["probabilities"], key=known["probabilities"].get)
+    assert f"{winner}'s song" in known_text, known_text
+    with queries.read_only(filled_db.url) as conn:
+        known_nearest = queries.neighbours(conn, map_id, known["track_id"])
+    assert len(known_nearest) == 5
+    for neighbour, owners in zip(known_nearest["name"], known_nearest["owners"]):
+        assert neighbour in known_why and (", ".join(owners) or "—") in known_why, (neighbour, known_why)
+    assert discovered["name"] in discovered_text and "catalog discoveries" in discovered_text, discovered_text
+    assert "'s song" in discovered_text and "Unknown song" not in discovered_text

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pandas as pd
 import plotly.io as pio
 
-from tests.dashboard.conftest import APP
+from tests.dashboard.conftest import dashboard_module
 
-sys.path.insert(0, str(APP.parent))
-import mapfigure  # noqa: E402  (a module of the dashboard folder, as the app imports it)
+mapfigure = dashboard_module("mapfigure")
 
 PEOPLE = ["alice", "bob", "carol"]
 COLOURS = {"alice": "#1f77b4", "bob": "#ff7f0e", "carol": "#2ca02c", "dave": "#d62728"}
