@@ -142,6 +142,11 @@ def names(values) -> str:
     return ARTIST_SEPARATOR.join(values) if len(values) else MISSING
 
 
+def artist_list(artists: str | None) -> str | None:
+    """Artists as one cell with the one separator (a catalog file writes "a;b")."""
+    return ARTIST_SEPARATOR.join(a.strip() for a in artists.split(";")) if artists else artists
+
+
 def percent(values):
     """Probabilities 0-1 as whole percents (0-100): the one precision of every page."""
     return (values.astype(float) * 100).round().astype("Int64")

@@ -54,7 +54,7 @@ if track is None and answer is None:
     st.stop()
 
 known = track or answer
-st.subheader(f"{known['name'] or '(no name)'} — {known['artists'] or 'unknown artist'}")
+st.subheader(f"{known['name'] or '(no name)'} — {common.artist_list(known['artists']) or 'unknown artist'}")
 owners = track["owners"] if track else []
 liked = f"Liked by {', '.join(owners) or 'nobody right now'}" if track else "A catalog song: nobody here has liked it"
 st.caption(f"{liked} · [open in Spotify]({common.spotify_link(track_id)})")
@@ -97,8 +97,8 @@ bars = go.Figure(
 )
 bars.update_layout(
     height=80 + 40 * len(chances),
-    margin=dict(l=10, r=10, t=10, b=10),
-    xaxis=dict(range=[0, 1], tickformat=".0%"),
+    margin=dict(l=10, r=30, t=10, b=10),  # room for the 100% tick
+    xaxis=dict(range=[0, 1], tickformat=".0%", dtick=0.2),
     yaxis=dict(autorange="reversed"),
 )
 st.plotly_chart(bars, key="predict_chart")

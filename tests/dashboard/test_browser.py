@@ -107,6 +107,23 @@ PAGES = {
 METRICS = [("shown", "Shown"), ("out_of_place", "Out of place"), ("shared", "Shared")]
 
 
+VIEWPORT = {"width": 1400, "height": 1100}
+# Streamlit scrolls its main part inside the window: the height of the whole page.
+PAGE_HEIGHT = (
+    "() => Math.max(document.body.scrollHeight, ...[...document.querySelectorAll("
+    '\'[data-testid="stMain"], [data-testid="stMainBlockContainer"]\')].map(e => e.scrollHeight))'
+)
+
+
+def screenshot(page, name: str) -> None:
+    """The whole page, not only the window: the window is made as tall as the page for the picture."""
+    page.set_viewport_size({**VIEWPORT, "height": max(VIEWPORT["height"], page.evaluate(PAGE_HEIGHT))})
+    page.wait_for_function(IDLE, timeout=60_000)
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    page.set_viewport_size(VIEWPORT)
+
+
 def metric_locator(page, label: str):
     return page.locator('[data-testid="stMetric"]', has_text=label).locator('[data-testid="stMetricValue"]')
 
@@ -126,7 +143,7 @@ def expected_map(url: str, people: list[str]) -> tuple[dict, object, int]:
     return counts, points, map_id
 
 
-def ask_whose_song(page, url: str, track_id: str, screenshot: str) -> tuple[str, str]:
+def ask_whose_song(page, url: str, track_id: str, name: str) -> tuple[str, str]:
     """Paste a track on "Whose song is it?": the page's text once answered, and its 'why' table's ("" if none)."""
     page.goto(f"{url}/whose-song", timeout=60_000)
     box = page.get_by_label("A Spotify track: link, URI or id")
@@ -135,7 +152,7 @@ def ask_whose_song(page, url: str, track_id: str, screenshot: str) -> tuple[str,
     page.get_by_text("The champion (version").wait_for(timeout=60_000)
     page.wait_for_function(IDLE, timeout=60_000)
     page.locator('[data-testid="stMetric"]').last.wait_for(timeout=60_000)
-    page.screenshot(path=str(SCREENSHOTS / f"{screenshot}.png"), full_page=True)
+    screenshot(page, name)
     tables = page.locator('[data-testid="stTable"]')
     return page.locator('[data-testid="stMain"]').inner_text(), tables.first.inner_text() if tables.count() else ""
 
@@ -165,22 +182,22 @@ def test_the_map_is_drawn_in_chromium_with_the_song_count(filled_db, tmp_path):
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1100})
+                page = browser.new_page(viewport=VIEWPORT)
                 page.goto(url, timeout=60_000)
                 plot = page.locator(".js-plotly-plot").first
                 plot.wait_for(timeout=60_000)
-                # Plotly has drawn every trace on its WebGL canvas once _fullData is set and
-                # a frame has passed; the page then shows the song count beside it.
+                # Plotly has drawn every trace (SVG markers for a household's map) once _fullData
+                # is set and a frame has passed; the page then shows the song count beside it.
                 page.wait_for_function(
                     "() => { const gd = document.querySelector('.js-plotly-plot');"
                     " return gd && gd._fullData && gd._fullData.length > 0"
-                    " && gd.querySelector('canvas.gl-canvas-context'); }",
+                    " && gd.querySelector('.scatterlayer .trace .point'); }",
                     timeout=60_000,
                 )
                 page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
                 drawn = page.evaluate(
                     "() => document.querySelector('.js-plotly-plot')._fullData"
-                    ".filter(t => t.type === 'scattergl' && t.customdata && t.name !== 'found')"
+                    ".filter(t => t.type.startsWith('scatter') && t.customdata && t.name !== 'found')"
                     ".reduce((n, t) => n + t._length, 0)"
                 )
                 colours = page.evaluate(  # each person's dot colour, to find the dots in a screenshot
@@ -216,8 +233,9 @@ def test_the_map_is_drawn_in_chromium_with_the_song_count(filled_db, tmp_path):
                 picked.wait_for(timeout=60_000)
                 # Why: the picked song's five nearest songs, in a table of their own.
                 page.get_by_text("Why: the songs the model finds nearest").wait_for(timeout=60_000)
-                page.screenshot(path=str(SCREENSHOTS / "dashboard-map-picked.png"), full_page=True)
                 why_table = page.locator('[data-testid="stTable"]').first
+                why_table.locator("tbody tr").nth(4).wait_for(timeout=60_000)
+                screenshot(page, "dashboard-map-picked")
                 why, why_rows = why_table.inner_text(), why_table.locator("tbody tr").count()
 
                 # The filter: only the first person's songs; every count follows.
@@ -232,12 +250,12 @@ def test_the_map_is_drawn_in_chromium_with_the_song_count(filled_db, tmp_path):
                     timeout=60_000,
                 )
                 after_filter = {name: metric_locator(page, label).inner_text().strip() for name, label in METRICS}
-                page.screenshot(path=str(SCREENSHOTS / "dashboard-map-filtered.png"), full_page=True)
+                screenshot(page, "dashboard-map-filtered")
                 for path, drawn_when in PAGES.items():
                     page.goto(f"{url}/{path}", timeout=60_000)
                     page.locator(drawn_when).last.wait_for(timeout=60_000)
                     page.wait_for_function(IDLE, timeout=60_000)
-                    page.screenshot(path=str(SCREENSHOTS / f"dashboard-{path}.png"), full_page=True)
+                    screenshot(page, f"dashboard-{path}")
                 # "Whose song is it?": a song on the map, with its nearest songs; a discovered song.
                 known = filled_db.known_track
                 known_text, known_why = ask_whose_song(page, url, known["track_id"], "dashboard-whose-song-known")

@@ -76,6 +76,16 @@ def test_a_found_song_gets_a_star_and_the_view_centres_on_it():
     assert np.mean(figure.layout.yaxis.range) == np.float32(target["y"])
 
 
+def test_svg_for_a_households_map_webgl_for_a_big_one():
+    small = points([["alice"], ["bob"]] * (mapfigure.WEBGL_FROM // 2 - 1))
+    big = points([["alice"], ["bob"]] * (mapfigure.WEBGL_FROM // 2))
+    assert {t.type for t in mapfigure.build(small, PEOPLE, COLOURS)[0].data} == {"scatter"}
+    assert {t.type for t in mapfigure.build(big, PEOPLE, COLOURS)[0].data} == {"scattergl"}
+    # A filtered view of a big map (and its found song) stays WebGL: the whole map decides.
+    view, _ = mapfigure.build(big.head(10), PEOPLE, COLOURS, found=big["track_id"][0], extent=big)
+    assert {t.type for t in view.data} == {"scattergl"}
+
+
 def test_the_payload_stays_lean():
     frame = points([["alice"], ["bob"], ["alice", "bob"], ["carol"]] * 2500)
     figure, _ = mapfigure.build(frame, PEOPLE, COLOURS)
