@@ -97,6 +97,8 @@ else:
         common.blank_missing(table, dates=("started_at", "finished_at"), date_format="%Y-%m-%d %H:%M:%S"),
         hide_index=True,
         column_config={
+            "run_id": st.column_config.NumberColumn("run"),
+            "kind": st.column_config.TextColumn("stage", width=150),
             "started_at": st.column_config.TextColumn("started"),
             "finished_at": st.column_config.TextColumn("finished"),
             "seconds": st.column_config.NumberColumn("seconds", format="%.1f"),

@@ -2,8 +2,9 @@
 
 No model runs here: the embed step stores every known song's probabilities
 with its map point, the discover step those of each household pick and
-catalog song it lists, and this page reads them. For any other song it gives
-the command that can answer.
+catalog song it lists, and this page reads them, with a mapped song's nearest
+songs (why the model answers so). For any other song it gives the command that
+can answer.
 """
 
 import common

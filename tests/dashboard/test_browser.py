@@ -152,6 +152,7 @@ def ask_whose_song(page, url: str, track_id: str, name: str) -> tuple[str, str]:
     page.get_by_text("The champion (version").wait_for(timeout=60_000)
     page.wait_for_function(IDLE, timeout=60_000)
     page.locator('[data-testid="stMetric"]').last.wait_for(timeout=60_000)
+    page.locator(".js-plotly-plot .barlayer .point").last.wait_for(timeout=60_000)  # the chances, drawn
     screenshot(page, name)
     tables = page.locator('[data-testid="stTable"]')
     return page.locator('[data-testid="stMain"]').inner_text(), tables.first.inner_text() if tables.count() else ""
