@@ -9,7 +9,6 @@ playlist when the body says nothing. A playlist the person deleted answers 404
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import secrets
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from emulator import shapes
-from emulator.library import Library
+from emulator.library import Library, Playlist
 from emulator.messages import Answer, Call, Refused, bad_request, error, int_param, json_answer
 from taskcode.errors import DataError
 
@@ -28,55 +27,46 @@ if TYPE_CHECKING:
     from emulator.service import Emulator
 
 MAX_URIS = 100  # per request, for PUT and POST alike
-MODIFY_PRIVATE, MODIFY_PUBLIC, READ_PRIVATE = "playlist-modify-private", "playlist-modify-public", "playlist-read-private"
+MODIFY_PRIVATE, MODIFY_PUBLIC, READ_PRIVATE = (
+    "playlist-modify-private",
+    "playlist-modify-public",
+    "playlist-read-private",
+)
 _TRACK_URI = re.compile(r"spotify:track:([0-9A-Za-z]{22})")
-
-
-@dataclasses.dataclass
-class Playlist:
-    playlist_id: str
-    owner: str  # the person's name
-    name: str
-    description: str
-    public: bool
-    items: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (added_at, track id)
-    snapshot: int = 1
-    deleted: bool = False
 
 
 class Playlists:
     """Every person's playlists; every change holds the emulator's lock."""
 
     def __init__(self, library: Library, lock: threading.RLock):
-        self.library = library
+        self.library = library  # the playlists live in the library, which the demo saves night after night
         self._lock = lock
-        self._by_id: dict[str, Playlist] = {}
 
     def create(self, person: str, name: str, description: str, public: bool) -> Playlist:
         with self._lock:
             playlist_id = "".join(secrets.choice(string.digits + string.ascii_letters) for _ in range(22))
             playlist = Playlist(playlist_id, person, name, description, public)
-            self._by_id[playlist_id] = playlist
+            self.library.playlists[playlist_id] = playlist
             return playlist
 
     def delete(self, playlist_id: str) -> bool:
         """The person deleted it in Spotify: from now on it answers 404."""
         with self._lock:
-            playlist = self._by_id.get(playlist_id)
+            playlist = self.library.playlists.get(playlist_id)
             if playlist is None:
                 raise DataError(f"no playlist {playlist_id!r}")  # a typo must not pass for a deletion
             deleted, playlist.deleted = not playlist.deleted, True
             return deleted
 
     def found(self, playlist_id: str) -> Playlist:
-        playlist = self._by_id.get(playlist_id)
+        playlist = self.library.playlists.get(playlist_id)
         if playlist is None or playlist.deleted:
             raise Refused(error(404, "Not found."))
         return playlist
 
     def of(self, person: str) -> list[Playlist]:
         with self._lock:
-            return [p for p in self._by_id.values() if p.owner == person and not p.deleted]
+            return [p for p in self.library.playlists.values() if p.owner == person and not p.deleted]
 
     def view(self) -> dict[str, list[dict]]:
         """The admin's view: each person's playlists (deleted ones left out), their items in order."""
@@ -208,7 +198,7 @@ def replace(emu: Emulator, call: Call) -> Answer:
     """PUT /v1/playlists/{id}/items: the whole list becomes these (at most 100) songs."""
     playlist = _owned(emu, call, write=True)
     ids = _uris(emu, call)
-    playlist.items = [(_now(), track_id) for track_id in ids]
+    playlist.items = [[_now(), track_id] for track_id in ids]
     playlist.snapshot += 1
     return json_answer(200, {"snapshot_id": _snapshot(playlist)})
 
@@ -220,7 +210,7 @@ def add(emu: Emulator, call: Call) -> Answer:
     position = _body(call).get("position", len(playlist.items))
     if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position <= len(playlist.items):
         raise bad_request("Index out of bounds")
-    playlist.items[position:position] = [(_now(), track_id) for track_id in ids]
+    playlist.items[position:position] = [[_now(), track_id] for track_id in ids]
     playlist.snapshot += 1
     return json_answer(201, {"snapshot_id": _snapshot(playlist)})
 
@@ -246,4 +236,3 @@ def items(emu: Emulator, call: Call) -> Answer:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
