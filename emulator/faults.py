@@ -23,8 +23,11 @@ ENDPOINTS = (
     "reccobeats_track",
     "token",
     "authorize",
-    "playlists",
+    "create_playlist",
+    "my_playlists",
     "playlist_items",
+    "replace_playlist_items",
+    "add_playlist_items",
 )
 
 

@@ -41,11 +41,11 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/reccobeats/v1/track"): Route("reccobeats_track", reccobeats.tracks),
     ("POST", "/api/token"): Route("token", accounts.token),
     ("GET", "/authorize"): Route("authorize", accounts.authorize),
-    ("POST", "/v1/me/playlists"): Route("playlists", playlists.create),
-    ("GET", "/v1/me/playlists"): Route("playlists", playlists.mine),
+    ("POST", "/v1/me/playlists"): Route("create_playlist", playlists.create),
+    ("GET", "/v1/me/playlists"): Route("my_playlists", playlists.mine),
     ("GET", "/v1/playlists/{id}/items"): Route("playlist_items", playlists.items),
-    ("PUT", "/v1/playlists/{id}/items"): Route("playlist_items", playlists.replace),
-    ("POST", "/v1/playlists/{id}/items"): Route("playlist_items", playlists.add),
+    ("PUT", "/v1/playlists/{id}/items"): Route("replace_playlist_items", playlists.replace),
+    ("POST", "/v1/playlists/{id}/items"): Route("add_playlist_items", playlists.add),
 }
 _ENDPOINT_OF_PATH = {path: route.endpoint for (_, path), route in ROUTES.items()}  # for the 405
 _PLAYLIST_PATH = re.compile(r"/v1/playlists/([^/]+)(/items)")  # the one path with an id in it

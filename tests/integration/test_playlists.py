@@ -59,12 +59,12 @@ def test_each_night_rewrites_the_same_playlist_and_a_deleted_one_is_made_again_o
         assert playlist["id"] == ids[name] and playlist["name"] == f"Whose song is it? — for {name}"
         assert playlist["public"] is False
         assert playlist["track_ids"] == _expected(conn, name)
-    assert len(emu.requests("playlists")) == 2  # one create each, never again
+    assert len(emu.requests("create_playlist")) == 2  # one create each, never again
 
     emu.clear_requests()
     again = write_playlists(settings, conn)
     assert again["recreated"] == [] and _stored_ids(conn) == ids
-    assert emu.requests("playlists") == []  # the stored playlists were rewritten in place
+    assert emu.requests("create_playlist") == []  # the stored playlists were rewritten in place
     assert [len(emu.playlists_of()[name]) for name in ("alice", "bob")] == [1, 1]
 
     assert emu.delete_playlist(ids["bob"])  # bob deleted his playlist in Spotify
@@ -75,7 +75,7 @@ def test_each_night_rewrites_the_same_playlist_and_a_deleted_one_is_made_again_o
     assert new_ids["alice"] == ids["alice"] and new_ids["bob"] != ids["bob"]
     [bobs] = emu.playlists_of("bob")["bob"]
     assert bobs["id"] == new_ids["bob"] and bobs["track_ids"] == _expected(conn, "bob")
-    assert [(r["method"], r["status"]) for r in emu.requests("playlists")] == [("POST", 201)]
+    assert [(r["method"], r["status"]) for r in emu.requests("create_playlist")] == [("POST", 201)]
 
     assert write_playlists(settings, conn)["recreated"] == []  # made again once, then rewritten in place
     assert _stored_ids(conn) == new_ids
@@ -116,7 +116,7 @@ def test_more_than_100_songs_are_replaced_100_at_once_then_appended(conn, spotif
     summary = write_playlists(settings, conn, "alice")
     expected = _expected(conn, "alice", 150)
     assert len(expected) > 100 and summary["written"] == {"alice": len(expected)}
-    calls = [(r["method"], r["status"]) for r in emu.requests("playlist_items")]
-    assert calls == [("PUT", 200), ("POST", 201)]
+    calls = [(r["endpoint"], r["status"]) for r in emu.requests() if r["path"].endswith("/items")]
+    assert calls == [("replace_playlist_items", 200), ("add_playlist_items", 201)]
     assert emu.playlists_of("alice")["alice"][0]["track_ids"] == expected
     assert emu.playlists_of("bob")["bob"] == []  # --user alice: her account only
