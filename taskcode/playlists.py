@@ -62,6 +62,10 @@ def write_playlists(settings: Settings, conn, only: str | None = None) -> dict:
     The summary: {"model_version", "written": {label: songs}, "recreated": [labels],
     "needs_authorize": {name: the line to show them}}, or {"skipped": why}.
     """
+    if only is not None and only not in _accounts(settings):  # a typo: nothing to record
+        raise UsageError(
+            f"playlists: {only!r} has no playlist in the config (playlists.people, playlists.shared_owner)"
+        )
     with recorded(conn, "playlists") as run:
         run.summary = _write_all(settings, conn, only)
         if "skipped" in run.summary:
@@ -69,14 +73,14 @@ def write_playlists(settings: Settings, conn, only: str | None = None) -> dict:
     return run.summary
 
 
-def _write_all(settings: Settings, conn, only: str | None) -> dict:
+def _accounts(settings: Settings) -> list[str]:
+    """The people who have a playlist in their account: the opted-in ones and the shared one's owner."""
     config = settings.playlists
-    accounts = [*config.people, *([config.shared_owner] if config.shared_owner else [])]
-    if only is not None and only not in accounts:
-        raise UsageError(
-            f"playlists: {only!r} has no playlist in the config (playlists.people, playlists.shared_owner)"
-        )
-    if not accounts:
+    return [*config.people, *([config.shared_owner] if config.shared_owner else [])]
+
+
+def _write_all(settings: Settings, conn, only: str | None) -> dict:
+    if not _accounts(settings):
         return {"skipped": NOT_CONFIGURED}
     champion = registry.champion(conn)
     if champion is None:

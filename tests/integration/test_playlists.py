@@ -105,6 +105,8 @@ def test_a_person_without_the_playlist_scope_is_told_to_authorize_while_the_othe
 
     assert main(["--config", str(config), "playlists", "--user", "alice"]) == 0  # alice alone: nothing to tell
     assert "bob" not in capsys.readouterr().err
+    assert main(["--config", str(config), "playlists", "--user", "carol"]) == 2  # not in the config
+    assert capsys.readouterr().err.startswith("error: playlists: 'carol' has no playlist in the config")
 
 
 def test_more_than_100_songs_are_replaced_100_at_once_then_appended(conn, spotify, write_config):
