@@ -5,7 +5,8 @@ Every night: each person's new liked songs (one mapped `sync` task per person,
 at most two at once across all runs: Spotify limits the app, not the person), audio features
 for the new tracks, a new model trained only when the data changed, kept only
 if its F1 beats the champion's on the same held-out songs, and the champion's
-map with tonight's new songs placed into it.
+map with tonight's new songs placed into it, and the playlists the config opts in to
+written back to Spotify.
 
 **Trigger it by hand** (Airflow UI → Trigger, or
 `airflow dags trigger taste_nightly --conf '{"force_retrain": true}'`):
@@ -95,10 +96,16 @@ def taste_nightly():
     def discover() -> dict:
         return run_step(pipeline.discover)
 
+    # none_failed: runs on a quiet night too (train short-circuited), not after a failed discover.
+    # A person who must authorize again is named in the result; the task still succeeds.
+    @task(trigger_rule="none_failed")
+    def playlists() -> dict:
+        return run_step(pipeline.playlists)
+
     synced = sync.expand(name=people())
     version = train()
     synced >> features() >> version
-    evaluate_and_promote(version) >> embed() >> discover()
+    evaluate_and_promote(version) >> embed() >> discover() >> playlists()
 
 
 taste_nightly()

@@ -27,7 +27,8 @@ from taskcode.errors import DataError
 if TYPE_CHECKING:
     from emulator.service import Emulator
 
-LIBRARY_SCOPE = "user-library-read"  # what /me/tracks needs and what the project asks for
+LIBRARY_SCOPE = "user-library-read"  # what /me/tracks needs
+GRANTED_SCOPE = "user-library-read playlist-modify-private"  # what the project asks for: a login grants it
 REFRESH_TOKEN_LIFETIME_DAYS = 182  # six months after the original authorization, since 2026-07-20
 PEOPLE_PER_APP = 5  # a development-mode app's limit
 NOT_LISTED = "Check settings on developer.spotify.com/dashboard, the user may not be registered."
@@ -110,11 +111,14 @@ class Accounts:
                 return token
             return self.authorize_again(name, client_id)
 
-    def authorize_again(self, name: str, client_id: str | None = None) -> str:
-        """A new login of the person: a new refresh token, whose lifetime starts now (the old one stays valid)."""
+    def authorize_again(self, name: str, client_id: str | None = None, scope: str = GRANTED_SCOPE) -> str:
+        """A new login of the person, granting `scope`: a new refresh token, whose lifetime starts now.
+
+        The old token stays valid.
+        """
         with self._lock:
             client_id = self._app_of(name, client_id)
-            return self.new_refresh_token(Grant(name, client_id, LIBRARY_SCOPE, self.clock.now()))
+            return self.new_refresh_token(Grant(name, client_id, " ".join(scope.split()), self.clock.now()))
 
     def _app_of(self, name: str, client_id: str | None) -> str:
         self.library.person(name)
@@ -196,6 +200,11 @@ class Accounts:
             raise Refused(error(403, NOT_LISTED))
         if scope and scope not in grant.scope.split():
             raise Refused(error(403, "Insufficient client scope"))
+
+    def has_scope(self, call: Call, scope: str) -> bool:
+        """Whether the call's (already authenticated) token was granted `scope`."""
+        grant = self._access_tokens.get(call.headers.get("Authorization", "").partition(" ")[2].strip())
+        return grant is not None and scope in grant.scope.split()
 
 
 # -- the routes --------------------------------------------------------------------

@@ -117,6 +117,17 @@ def remove_like(emu: Emulator, call: Call, data: dict) -> dict:
     return {"removed": emu.remove_like(*_fields(data, "person", "track_id"))}
 
 
+def playlists(emu: Emulator, call: Call, data: dict) -> dict:
+    """?person=NAME for one person; else everyone's."""
+    return emu.playlists_of(call.query.get("person"))
+
+
+def delete_playlist(emu: Emulator, call: Call, data: dict) -> dict:
+    """{"id": PLAYLIST_ID}: as if its owner deleted it in Spotify."""
+    (playlist_id,) = _fields(data, "id")
+    return {"deleted": emu.delete_playlist(playlist_id)}
+
+
 ROUTES: dict[tuple[str, str], Callable[[Emulator, Call, dict], object]] = {
     ("GET", "/admin/people"): people,
     ("GET", "/admin/client"): client,
@@ -128,6 +139,8 @@ ROUTES: dict[tuple[str, str], Callable[[Emulator, Call, dict], object]] = {
     ("DELETE", "/admin/faults"): clear_faults,
     ("POST", "/admin/likes"): add_likes,
     ("DELETE", "/admin/likes"): remove_like,
+    ("GET", "/admin/playlists"): playlists,
+    ("DELETE", "/admin/playlists"): delete_playlist,
 }
 
 

@@ -15,7 +15,20 @@ from emulator.messages import Answer, error, server_error
 from taskcode.errors import DataError
 
 # The endpoint keys of the route table: faults and the request log are kept per key.
-ENDPOINTS = ("me", "tracks", "audio_features", "reccobeats", "reccobeats_track", "token", "authorize")
+ENDPOINTS = (
+    "me",
+    "tracks",
+    "audio_features",
+    "reccobeats",
+    "reccobeats_track",
+    "token",
+    "authorize",
+    "create_playlist",
+    "my_playlists",
+    "playlist_items",
+    "replace_playlist_items",
+    "add_playlist_items",
+)
 
 
 @dataclasses.dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,20 @@ class Like:
 
 
 @dataclass
+class Playlist:
+    """A playlist made in the emulator's Spotify: kept in the file, so that the next night finds it."""
+
+    playlist_id: str
+    owner: str  # the person's name
+    name: str
+    description: str
+    public: bool
+    items: list[list[str]] = field(default_factory=list)  # [added_at, track id], in order
+    snapshot: int = 1
+    deleted: bool = False  # the person deleted it: it answers 404
+
+
+@dataclass
 class Library:
     """People, tracks (metadata and features) and who likes what."""
 
@@ -47,6 +61,7 @@ class Library:
     tracks: dict[str, dict]
     likes: list[Like]
     catalog_only: list[str] = field(default_factory=list)  # in the catalog, liked by nobody
+    playlists: dict[str, Playlist] = field(default_factory=dict)  # by id
 
     # -- reading and writing ------------------------------------------------
 
@@ -58,6 +73,7 @@ class Library:
             "tracks": list(self.tracks.values()),
             "likes": [[like.person, like.track_id, like.added_at] for like in self.likes],
             "catalog_only": self.catalog_only,
+            "playlists": [asdict(playlist) for playlist in self.playlists.values()],
         }
         Path(path).write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
 
@@ -81,6 +97,7 @@ class Library:
             tracks={t["id"]: t for t in data["tracks"]},
             likes=[Like(*row) for row in data["likes"]],
             catalog_only=data.get("catalog_only", []),
+            playlists={p["playlist_id"]: Playlist(**p) for p in data.get("playlists", [])},
         )
 
     # -- questions ------------------------------------------------------------

@@ -44,6 +44,7 @@ class Call:
     time: float = dataclasses.field(default_factory=time.time)
     endpoint: str | None = None
     person: str | None = None
+    path_params: dict[str, str] = dataclasses.field(default_factory=dict)  # {id} of /v1/playlists/{id}/items
 
 
 def json_answer(status: int, data, headers: dict[str, str] | None = None) -> Answer:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import socket
 import struct
 import sys
@@ -17,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
-from emulator import accounts, admin, reccobeats, webapi
+from emulator import accounts, admin, playlists, reccobeats, webapi
 from emulator.messages import Answer, Call, Refused, error
 
 if TYPE_CHECKING:
@@ -40,8 +41,23 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/reccobeats/v1/track"): Route("reccobeats_track", reccobeats.tracks),
     ("POST", "/api/token"): Route("token", accounts.token),
     ("GET", "/authorize"): Route("authorize", accounts.authorize),
+    ("POST", "/v1/me/playlists"): Route("create_playlist", playlists.create),
+    ("GET", "/v1/me/playlists"): Route("my_playlists", playlists.mine),
+    ("GET", "/v1/playlists/{id}/items"): Route("playlist_items", playlists.items),
+    ("PUT", "/v1/playlists/{id}/items"): Route("replace_playlist_items", playlists.replace),
+    ("POST", "/v1/playlists/{id}/items"): Route("add_playlist_items", playlists.add),
 }
 _ENDPOINT_OF_PATH = {path: route.endpoint for (_, path), route in ROUTES.items()}  # for the 405
+_PLAYLIST_PATH = re.compile(r"/v1/playlists/([^/]+)(/items)")  # the one path with an id in it
+
+
+def _template(call: Call, path: str) -> str:
+    """The route table's path for this one: an id in the path becomes {id} (kept in `path_params`)."""
+    match = _PLAYLIST_PATH.fullmatch(path)
+    if match is None:
+        return path
+    call.path_params["id"] = match.group(1)
+    return "/v1/playlists/{id}" + match.group(2)
 
 
 def answer(emu: Emulator, call: Call) -> Answer:
@@ -50,7 +66,7 @@ def answer(emu: Emulator, call: Call) -> Answer:
         if call.path.startswith("/admin/"):
             return admin.answer(emu, call)  # not logged: the log counts calls to the services
         # Spotify ignores a trailing slash, and spotipy relies on it ("me/", "audio-features/?ids=").
-        path = call.path.rstrip("/") or "/"
+        path = _template(call, call.path.rstrip("/") or "/")
         route = ROUTES.get((call.method, path))
         if route is not None:
             call.endpoint = route.endpoint

@@ -14,6 +14,7 @@ from emulator.accounts import DAY, PEOPLE_PER_APP, Accounts
 from emulator.faults import Faults
 from emulator.library import Library
 from emulator.likes import Likes
+from emulator.playlists import Playlists
 from emulator.requestlog import RequestLog
 from emulator.server import Server
 
@@ -43,6 +44,7 @@ class Emulator:
             library, self.lock, self.client_id, self.client_secret, access_token_ttl, people_per_app
         )
         self.likes = Likes(library, self.lock)
+        self.playlists = Playlists(library, self.lock)
         self.faults = Faults(self.lock, audio_features_gone=not extended_quota)
         self.request_log = RequestLog(self.lock)
         self._server: Server | None = None
@@ -114,9 +116,12 @@ class Emulator:
         """The person's current refresh token for an app (default: the main one), valid with that app only."""
         return self.accounts.refresh_token(name, client_id)
 
-    def authorize_again(self, name: str, client_id: str | None = None) -> str:
-        """The person logs in to the app again: a new refresh token, its lifetime counted from now."""
-        return self.accounts.authorize_again(name, client_id)
+    def authorize_again(self, name: str, client_id: str | None = None, scope: str | None = None) -> str:
+        """The person logs in to the app again: a new refresh token, its lifetime counted from now.
+
+        `scope`: what the login grants (default: what the project asks for, playlists included).
+        """
+        return self.accounts.authorize_again(name, client_id, *([scope] if scope is not None else []))
 
     def revoke(self, name: str) -> None:
         """The person removed the app: refresh tokens answer invalid_grant, access tokens 401."""
@@ -159,6 +164,17 @@ class Emulator:
         must store them); the others exist only in what /me/tracks answers.
         """
         return self.likes.add_quirk(name, kind, added_at, self.api_base)
+
+    # -- playlists ----------------------------------------------------------------------
+
+    def playlists_of(self, name: str | None = None) -> dict[str, list[dict]]:
+        """Each person's playlists (or one person's), each with its songs' track ids in order."""
+        view = self.playlists.view()
+        return view if name is None else {name: view[self.library.person(name).name]}
+
+    def delete_playlist(self, playlist_id: str) -> bool:
+        """The person deleted the playlist in Spotify: it answers 404 from now on."""
+        return self.playlists.delete(playlist_id)
 
     # -- faults ---------------------------------------------------------------------
 

@@ -20,6 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))  # the checkout itself: development tools that are not installed
 
@@ -55,7 +57,11 @@ def main() -> int:
     library = Library.load(library_path)
 
     with Emulator(library) as emulator:
-        env = {**emulator.env(), "TASKCODE_CATALOG_CSV": str(catalog_path)}
+        env = {
+            **emulator.env(),
+            "TASKCODE_CATALOG_CSV": str(catalog_path),
+            "TASKCODE_CONFIG": str(_with_playlists(settings, library, demo_dir / "config.yml")),
+        }
         os.environ.update(env)
         settings = load_settings()
         with db.migrated(settings) as conn:
@@ -72,6 +78,9 @@ def main() -> int:
         airflow_env = local_environment(settings)
         print("demo: running the taste_nightly DAG through Airflow (a minute or two the first time)")
         code = _run_dag(airflow_env, demo_dir / "airflow-run.log")
+        library.save(library_path)  # the playlists written tonight are in "Spotify" tomorrow too
+        made = ", ".join(f"{name} {len(lists)}" for name, lists in emulator.playlists_of().items())
+    print(f"demo: playlists in the emulator's Spotify: {made}")
     if code != 0:
         return code
     print()
@@ -79,6 +88,17 @@ def main() -> int:
     print("\nThe dashboard: make dashboard, then open http://127.0.0.1:8501")
     print("Run `make demo` again for the next night; `make airflow` for the Airflow UI.")
     return 0
+
+
+def _with_playlists(settings, library, path: Path) -> Path:
+    """Your config, with playlists turned on for everyone and a shared one (the demo opts in)."""
+    raw = yaml.safe_load(settings.config_path.read_text(encoding="utf-8")) if settings.config_path else None
+    raw = raw or {}
+    raw["paths"] = {**(raw.get("paths") or {}), "data_dir": str(settings.paths.data_dir)}
+    names = [person.name for person in library.people]
+    raw["playlists"] = {"people": names, "shared_owner": names[0], "songs": 30}
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
 
 
 _RUNNER = """

@@ -24,7 +24,7 @@ from spotipy.cache_handler import MemoryCacheHandler
 from taskcode import db, store
 from taskcode.config import Settings
 from taskcode.errors import AuthorizationError, TaskcodeError
-from taskcode.spotify import SpotifyClient, app_credentials, read_cache_file
+from taskcode.spotify import SpotifyClient, app_credentials, read_cache_file, requested_scope
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +57,16 @@ def authorize(
             "access_token": "",
             "token_type": "Bearer",
             "expires_at": 0,
-            "scope": settings.spotify.scope,
+            "scope": settings.spotify.scope,  # what Spotify granted replaces it at the first refresh
         }
     elif cache_file:
         token = read_cache_file(Path(cache_file))
     else:
         token = None
     cache = MemoryCacheHandler(token)
-    client = SpotifyClient(settings, name, credentials, cache)
+    # A login asks for the playlists' scope too; a token brought along is kept whatever it was granted.
+    scope = requested_scope(settings) if token is None else None
+    client = SpotifyClient(settings, name, credentials, cache, scope=scope)
     if token is None:
         _interactive_login(client, ask)
     profile = client.me()

@@ -224,6 +224,18 @@ def cmd_discover(settings: Settings, args) -> int:
     return 0
 
 
+@command(
+    "playlists",
+    "write the opted-in people's playlists and the shared one back to Spotify (config: playlists)",
+    arg("--user", help="only the playlists in this person's account"),
+)
+def cmd_playlists(settings: Settings, args) -> int:
+    from taskcode.playlists import run_command
+
+    with db.migrated(settings) as conn:
+        return run_command(settings, conn, args.user)
+
+
 @command("model list", "versions, F1, status, date")
 def cmd_model_list(settings: Settings, args) -> int:
     from taskcode import registry

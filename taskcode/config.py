@@ -11,19 +11,16 @@ should fail loudly, not silently train the wrong model.
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
-import yaml
-
+from taskcode.configfile import PROJECT_ROOT as PROJECT_ROOT
+from taskcode.configfile import base_dir, default_config_path, environment, read_yaml
 from taskcode.errors import ConfigError
 from taskcode.legacy_config import translate as translate_old_layout
 from taskcode.schema import CATEGORICAL_FEATURES, FEATURE_NAMES, FEATURE_SOURCES, SIGNALS
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 PREPROCESSING = ("standardize", "log", "one_hot", "none")
 ACTIVATIONS = (
@@ -209,6 +206,12 @@ def _signals(value: Any, key: _Key) -> dict[str, bool]:
     return {name: value.get(name, True) for name in SIGNALS}
 
 
+def _names(value: Any, key: _Key) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f"config: '{key.name}' must be a list of names, got {value!r}")
+    return tuple(_name(item, key.item(index)) for index, item in enumerate(value))
+
+
 def _cron(value: Any, key: _Key) -> str:
     value = _text(value, key)
     if len(value.split()) != 5 and not value.startswith("@"):
@@ -300,6 +303,13 @@ class MapSettings:
 
 
 @dataclass(frozen=True)
+class PlaylistSettings:
+    people: tuple[str, ...] = setting([], _names)
+    shared_owner: str | None = setting(None, _text)
+    songs: int = setting(30, _Number(low=1, high=1000, integer=True))
+
+
+@dataclass(frozen=True)
 class ScheduleSettings:
     nightly: str = setting("0 3 * * *", _cron)
 
@@ -319,6 +329,7 @@ class Settings:
     features: FeatureSettings
     model: ModelSettings
     map: MapSettings
+    playlists: PlaylistSettings
     schedule: ScheduleSettings
     logging: LoggingSettings
 
@@ -376,53 +387,11 @@ def _value(written: Any, default: Any, key: _Key) -> Any:
     return default if written is None else written
 
 
-def _environment(env: Mapping[str, str] | None) -> dict[str, str]:
-    """The process environment, with the non-empty entries of `env` winning."""
-    return {**os.environ, **{name: value for name, value in (env or {}).items() if value}}
-
-
-def default_config_path(env: Mapping[str, str] | None = None) -> Path | None:
-    """TASKCODE_CONFIG, else config/config.yml in the working or project folder."""
-    explicit = _environment(env).get("TASKCODE_CONFIG")
-    if explicit:
-        path = Path(explicit)
-        if not path.is_file():
-            raise ConfigError(
-                f"config: TASKCODE_CONFIG points to {path}, which does not exist; fix the path or unset TASKCODE_CONFIG"
-            )
-        return path
-    for base in (Path.cwd(), PROJECT_ROOT):
-        candidate = base / "config" / "config.yml"
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def load_settings(path: Path | str | None = None, *, env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the config; environment variables (and then `env`) win over the file."""
-    environ = _environment(env)
+    environ = environment(env)
     config_path = Path(path) if path else default_config_path(environ)
-    raw = _read_yaml(config_path) if config_path is not None else {}
+    raw = read_yaml(config_path) if config_path is not None else {}
     raw = translate_old_layout(raw)  # the original project's config.yml, key by key
-    root = _Key("", None, environ, _base_dir(config_path))
+    root = _Key("", None, environ, base_dir(config_path))
     return _section(Settings, raw, root, config_path=config_path)
-
-
-def _read_yaml(config_path: Path) -> Any:
-    try:
-        return yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"config: {config_path} is not valid YAML{where}: {problem}") from None
-    except OSError as exc:
-        raise ConfigError(f"config: cannot read {config_path}: {exc.strerror}") from None
-
-
-def _base_dir(config_path: Path | None) -> Path:
-    """Relative paths in config/config.yml are relative to the project folder."""
-    if config_path is None:
-        return Path.cwd()
-    folder = config_path.resolve().parent
-    return folder.parent if folder.name == "config" else folder

@@ -6,7 +6,7 @@ as the task's XCom and it shows in the task log). Each step leaves a `runs`
 row, as the same stage run from the command line does. `env` carries settings
 built outside the config file, e.g. from Airflow Connections.
 
-    people -> sync (one per person) -> features -> train -> evaluate_and_promote -> embed -> discover
+    people -> sync (one per person) -> features -> train -> evaluate_and_promote -> embed -> discover -> playlists
 """
 
 from __future__ import annotations
@@ -91,3 +91,11 @@ def discover(env: Mapping[str, str] | None = None) -> dict:
 
     with _open(env) as (settings, conn):
         return predict.store_discoveries(settings, conn)
+
+
+def playlists(env: Mapping[str, str] | None = None) -> dict:
+    """The opted-in playlists rewritten in Spotify; a person who must authorize again is named, not fatal."""
+    from taskcode.playlists import write_playlists
+
+    with _open(env) as (settings, conn):
+        return write_playlists(settings, conn)

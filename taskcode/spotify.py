@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 # spotipy logs every HTTP error at ERROR before our policy decides it is harmless.
 logging.getLogger("spotipy.client").setLevel(logging.CRITICAL)
 UNREGISTERED = ("not registered", "may not be registered")  # the older text and Spotify's 2026 one
+PLAYLIST_SCOPE = "playlist-modify-private"  # writing the person's private playlists
+MAX_PLAYLIST_URIS = 100  # per request, for replace and append alike
 
 
 class CallCounter:
@@ -58,7 +60,7 @@ class CallCounter:
 def endpoint_name(url: str) -> str:
     """'/v1/me/tracks?…' -> 'me/tracks'; the log never needs more than that."""
     path = urlsplit(url).path.rstrip("/")
-    for name in ("me/tracks", "audio-features", "api/token", "me"):
+    for name in ("me/tracks", "me/playlists", "audio-features", "api/token", "me"):
         if path.endswith("/" + name):
             return "reccobeats/audio-features" if "recco" in url and name == "audio-features" else name
     return path.rsplit("/", 1)[-1] or "/"
@@ -110,13 +112,13 @@ class TokenEndpointError(Exception):
 class OAuth(SpotifyOAuth):
     """SpotifyOAuth against configurable accounts URLs, keeping the HTTP status of errors."""
 
-    def __init__(self, settings: Settings, client_id: str, client_secret: str, **kwargs):
+    def __init__(self, settings: Settings, client_id: str, client_secret: str, scope: str | None = None, **kwargs):
         register_secret(client_secret)
         super().__init__(
             client_id=client_id,
             client_secret=client_secret,
             redirect_uri=settings.spotify.redirect_uri,
-            scope=settings.spotify.scope,
+            scope=scope or settings.spotify.scope,
             open_browser=False,
             requests_timeout=settings.spotify.timeout_seconds,
             **kwargs,
@@ -141,6 +143,15 @@ class OAuth(SpotifyOAuth):
     def _get_user_input(prompt):
         # spotipy asks on stdin when a token is missing; a nightly job has no one to answer.
         raise EOFError("interactive login needed")
+
+
+def requested_scope(settings: Settings) -> str:
+    """What a login asks for: the configured scope and the playlists' (a cached token need only hold the former)."""
+    return " ".join(dict.fromkeys([*settings.spotify.scope.split(), PLAYLIST_SCOPE]))
+
+
+class MissingScope(AuthorizationError):
+    """The person's token was granted without a scope a call needs: they must log in again."""
 
 
 def app_credentials(settings: Settings, person: store.PersonRecord | None = None) -> tuple[str, str]:
@@ -168,12 +179,14 @@ class SpotifyClient:
         *,
         counter: CallCounter | None = None,
         policy: RetryPolicy | None = None,
+        scope: str | None = None,
     ):
+        """`scope`: what an interactive login asks for (default the configured one)."""
         self.settings, self.name, self.cache = settings, name, cache
         self.counter = counter or CallCounter()
         self.policy = policy or RetryPolicy(settings.spotify)
         session = self.counter.session()
-        self.oauth = OAuth(settings, *credentials, cache_handler=cache, requests_session=session)
+        self.oauth = OAuth(settings, *credentials, scope, cache_handler=cache, requests_session=session)
         self.sp = spotipy.Spotify(
             auth_manager=self.oauth,
             requests_session=session,
@@ -211,6 +224,35 @@ class SpotifyClient:
             fetch,
             expect=lambda answer: isinstance(answer, list) and len(answer) == len(track_ids),
         )
+
+    # -- playlists: the 2026 endpoints (spotipy's helpers still call the old /tracks ones)
+
+    def create_playlist(self, name: str, description: str) -> dict:
+        """A private playlist in the person's account (Spotify's default would be public)."""
+        body = {"name": name, "public": False, "description": description}
+        return self._playlist_call("new playlist", self.sp._post, "me/playlists", payload=body)
+
+    def replace_playlist_items(self, playlist_id: str, uris: list[str]) -> dict:
+        """The playlist becomes these songs (at most 100: append the rest)."""
+        return self._playlist_call(
+            f"playlist {playlist_id}", self.sp._put, f"playlists/{playlist_id}/items", payload={"uris": uris}
+        )
+
+    def add_playlist_items(self, playlist_id: str, uris: list[str]) -> dict:
+        return self._playlist_call(
+            f"playlist {playlist_id}", self.sp._post, f"playlists/{playlist_id}/items", payload={"uris": uris}
+        )
+
+    def _playlist_call(self, what: str, fn, *args, **kwargs) -> dict:
+        try:
+            return self._call(what, fn, *args, expect=lambda answer: isinstance(answer, dict), **kwargs)
+        except ApiError as exc:
+            if exc.status == 403 and "scope" in str(exc).lower():
+                raise MissingScope(
+                    f"{self.name}'s Spotify authorization lacks the scope {PLAYLIST_SCOPE} (playlists); "
+                    f"run: python -m taskcode authorize --user {self.name}"
+                ) from None
+            raise
 
     def exchange_code(self, code: str) -> None:
         """The authorization-code step of an interactive login; the token lands in the cache."""

@@ -30,9 +30,10 @@ def test_nightly_shape(dagbag):
     dag = dagbag.dags["taste_nightly"]
     assert dag.max_active_runs == 1
     assert set(dag.params) == {"people", "full_resync", "force_retrain", "fresh_map"}
-    order = ["people", "sync", "features", "train", "evaluate_and_promote", "embed", "discover"]
+    order = ["people", "sync", "features", "train", "evaluate_and_promote", "embed", "discover", "playlists"]
     for upstream, downstream in zip(order, order[1:]):
         assert downstream in dag.get_task(upstream).downstream_task_ids, f"{upstream} -> {downstream}"
+    assert dag.get_task("playlists").trigger_rule == "none_failed"  # a quiet night writes them too
 
 
 def test_nightly_needs_no_pool_and_never_overlaps_itself(dagbag):

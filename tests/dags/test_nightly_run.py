@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from taskcode import db
+from taskcode import db, registry
+from taskcode.playlists import own_songs, shared_songs
 from taskcode.status import status
 
 pytestmark = pytest.mark.slow
@@ -113,3 +114,40 @@ def test_songs_unliked_between_nights_are_marked_removed_by_the_next_nightly_run
     report = current_status(settings)["users"]
     assert (report["alice"]["likes"], report["alice"]["removed"]) == (117, 3)
     assert report["bob"]["removed"] == 0
+
+
+PLAYLISTS = "playlists:\n  people: [alice, bob]\n  shared_owner: alice\n  songs: 30\n"
+
+
+def test_two_nights_keep_one_playlist_per_person_and_one_shared(deployment):
+    """As `make demo` opts in: each night rewrites the same playlists, never adds one."""
+    settings, emulator = deployment.settings, deployment.emulator
+    settings.config_path.write_text(settings.config_path.read_text() + PLAYLISTS)
+    nights = []
+    for _ in range(2):
+        state, tasks = run()
+        assert state == "success", tasks
+        assert tasks["playlists"][0] == "success"
+        nights.append(tasks["playlists"][1])
+    assert [night["recreated"] for night in nights] == [[], []] and not nights[1]["needs_authorize"]
+    assert nights[0]["written"] == nights[1]["written"]
+    creates = emulator.requests("create_playlist")
+    assert sorted(r["person"] for r in creates) == ["alice", "alice", "bob"]  # the first night only
+
+    view = emulator.playlists_of()
+    names = {person: [p["name"] for p in playlists] for person, playlists in view.items()}
+    assert names == {
+        "alice": ["Whose song is it? — for alice", "Whose song is it? — together"],
+        "bob": ["Whose song is it? — for bob"],
+    }
+    with db.connection(settings) as conn:
+        version = registry.champion(conn).version
+        own = {name: own_songs(conn, version, name, 30) for name in ("alice", "bob")}
+        shared = shared_songs(conn, version, 30)
+    assert view["alice"][0]["track_ids"] == own["alice"] and view["bob"][0]["track_ids"] == own["bob"]
+    assert view["alice"][1]["track_ids"] == shared and len(shared) == 30
+    both = {track_id for track_id, who in deployment.library.owners().items() if len(who) >= 2}
+    assert len(set(shared) & both) == min(len(both), 15)  # half the songs both like, half the model's closest
+    assert nights[1]["written"] == {"alice": len(own["alice"]), "bob": len(own["bob"]), "shared (alice)": 30}
+    for playlist in view["alice"] + view["bob"]:
+        assert len(set(playlist["track_ids"])) == len(playlist["track_ids"]) >= 25  # no song twice

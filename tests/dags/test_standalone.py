@@ -90,8 +90,10 @@ def test_a_stock_standalone_runs_a_triggered_nightly_to_success(deployment, meta
     # Unpausing also starts the latest scheduled night (catchup=False), which may run first: then this
     # run finds nothing new, `train` returns None and the gate is skipped, as on any quiet night.
     states = {(t["task_id"], t["map_index"]): t["state"] for t in tasks}
-    assert len(states) == 8 and set(states.values()) <= {"success", "skipped"}, states  # people, 2 x sync, …
-    assert all(states[(task, -1)] == "success" for task in ("people", "features", "train", "embed", "discover"))
+    assert len(states) == 9 and set(states.values()) <= {"success", "skipped"}, states  # people, 2 x sync, …
+    assert all(
+        states[(task, -1)] == "success" for task in ("people", "features", "train", "embed", "discover", "playlists")
+    )
     with db.connection(deployment.settings) as conn:
         assert {name: info["likes"] for name, info in status(conn)["users"].items()} == {"alice": 120, "bob": 120}
     assert [pid for pid in started if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"] == []

@@ -25,7 +25,7 @@ from spotipy.cache_handler import MemoryCacheHandler
 from spotipy.exceptions import SpotifyException
 from spotipy.oauth2 import SpotifyOAuth, SpotifyOauthError
 
-from emulator import Emulator
+from emulator import Emulator, Library
 from emulator.admin import FAULT_ACTIONS
 from emulator.faults import ENDPOINTS
 from emulator.likes import QUIRKS
@@ -248,7 +248,7 @@ def test_me_is_the_person_behind_the_token(emulator, sample_library):
 
 
 def test_unknown_paths_and_methods(emulator):
-    missing = requests.get(f"{emulator.api_base}/me/playlists", headers=bearer(emulator))
+    missing = requests.get(f"{emulator.api_base}/me/following", headers=bearer(emulator))
     assert (missing.status_code, missing.json()) == (404, {"error": {"status": 404, "message": "Service not found"}})
     assert requests.post(f"{emulator.api_base}/me", headers=bearer(emulator)).status_code == 405
     assert requests.get(f"{emulator.accounts_base}/api/token").status_code == 405
@@ -278,7 +278,7 @@ def test_access_tokens_last_the_configured_time(sample_library):
         answer = requests.post(
             f"{emu.accounts_base}/api/token",
             auth=("app", "secret"),
-            data={"grant_type": "refresh_token", "refresh_token": emu.refresh_token("bob")},
+            data={"grant_type": "refresh_token", "refresh_token": emu.authorize_again("bob", scope=SCOPE)},
         )
         token = answer.json()
         assert set(token) == {"access_token", "token_type", "expires_in", "scope"}  # no new refresh token
@@ -479,6 +479,120 @@ def test_saved_tracks_need_the_library_scope(emulator):
     assert sp.current_user()["type"] == "user"
     error = spotify_error(sp.current_user_saved_tracks)
     assert error.http_status == 403 and "Insufficient client scope" in error.msg
+
+
+# -- playlists (the 2026 endpoints) -----------------------------------------------------
+
+READ_AND_WRITE = "user-library-read playlist-modify-private playlist-read-private"
+
+
+def scoped_bearer(emu: Emulator, name: str, scope: str) -> dict[str, str]:
+    """A bearer header from a login of `name` that granted exactly `scope`."""
+    token = emu.authorize_again(name, scope=scope)
+    answer = requests.post(
+        f"{emu.accounts_base}/api/token",
+        auth=(emu.client_id, emu.client_secret),
+        data={"grant_type": "refresh_token", "refresh_token": token},
+    )
+    assert answer.json()["scope"] == scope
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+def new_playlist(emu: Emulator, headers: dict, **body) -> requests.Response:
+    return requests.post(
+        f"{emu.api_base}/me/playlists", json={"name": "Mine", "public": False, **body}, headers=headers
+    )
+
+
+def uris(track_ids) -> list[str]:
+    return [f"spotify:track:{track_id}" for track_id in track_ids]
+
+
+def test_a_playlist_is_made_replaced_appended_and_read_in_2026_shapes(emulator, sample_library):
+    alice = scoped_bearer(emulator, "alice", READ_AND_WRITE)
+    made = new_playlist(emulator, alice, description="for tests")
+    assert made.status_code == 201
+    playlist = made.json()
+    assert {k: playlist[k] for k in ("name", "public", "description", "type")} == {
+        "name": "Mine",
+        "public": False,
+        "description": "for tests",
+        "type": "playlist",
+    }
+    assert playlist["owner"]["id"] == sample_library.person("alice").user_id
+    assert playlist["items"]["total"] == 0 and playlist["uri"] == f"spotify:playlist:{playlist['id']}"
+    items_url = f"{emulator.api_base}/playlists/{playlist['id']}/items"
+    ids = list(sample_library.tracks)[:130]
+    replaced = requests.put(items_url, json={"uris": uris(ids[:100])}, headers=alice)
+    added = requests.post(items_url, json={"uris": uris(ids[100:])}, headers=alice)
+    assert (replaced.status_code, added.status_code) == (200, 201)
+    assert replaced.json()["snapshot_id"] != added.json()["snapshot_id"]
+    page = requests.get(items_url, params={"limit": 50, "offset": 100}, headers=alice).json()
+    assert page["total"] == 130 and page["next"] is None and page["previous"]
+    assert [entry["item"]["id"] for entry in page["items"]] == ids[100:]  # under `item`, as in 2026
+    assert set(page["items"][0]["item"]) == TRACK_KEYS and page["items"][0]["is_local"] is False
+    assert emulator.playlists_of("alice") == {
+        "alice": [{"id": playlist["id"], "name": "Mine", "description": "for tests", "public": False, "track_ids": ids}]
+    }
+    requests.put(items_url, json={"uris": uris(ids[:3])}, headers=alice)  # PUT replaces the whole list
+    assert emulator.playlists_of()["alice"][0]["track_ids"] == ids[:3]
+    mine = requests.get(f"{emulator.api_base}/me/playlists", headers=alice).json()
+    assert [p["id"] for p in mine["items"]] == [playlist["id"]] and mine["items"][0]["items"]["total"] == 3
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"uris": ["spotify:track:x"] * 101}, "You can add a maximum of 100 tracks per request."),
+        ({"uris": ["spotify:album:4aawyAB9vmqN3uQ7FjRGTy"]}, "Invalid track uri: spotify:album:4aawyAB9vmqN3uQ7FjRGTy"),
+        ({"uris": ["spotify:track:0000000000000000000000"]}, "Payload contains a non-existing ID"),
+        ({}, "Missing required field: uris"),
+    ],
+)
+def test_playlist_items_are_checked_like_spotify_does(emulator, body, message):
+    alice = bearer(emulator, "alice")
+    items_url = f"{emulator.api_base}/playlists/{new_playlist(emulator, alice).json()['id']}/items"
+    for method in ("PUT", "POST"):
+        answer = requests.request(method, items_url, json=body, headers=alice)
+        assert (answer.status_code, answer.json()["error"]["message"]) == (400, message)
+
+
+def test_playlists_need_their_scope_and_their_owner(emulator, sample_library):
+    alice, bob = bearer(emulator, "alice"), bearer(emulator, "bob")
+    made = new_playlist(emulator, alice).json()
+    items_url = f"{emulator.api_base}/playlists/{made['id']}/items"
+    track = uris(list(sample_library.tracks)[:1])
+    assert requests.put(items_url, json={"uris": track}, headers=bob).status_code == 403  # not his
+    assert requests.get(items_url, headers=alice).json()["error"]["message"] == "Insufficient client scope"
+    assert new_playlist(emulator, alice, public=True).status_code == 403  # public needs playlist-modify-public
+    assert new_playlist(emulator, alice, public=None).status_code == 400
+    old = scoped_bearer(emulator, "alice", "user-library-read")  # a login from before playlists
+    for answer in (new_playlist(emulator, old), requests.put(items_url, json={"uris": track}, headers=old)):
+        assert answer.status_code == 403 and answer.json()["error"]["message"] == "Insufficient client scope"
+    assert requests.post(f"{emulator.api_base}/me/playlists", json={}, headers=alice).status_code == 400
+    assert requests.delete(items_url, headers=alice).status_code == 405
+
+
+def test_a_playlist_the_person_deleted_answers_404(emulator, sample_library):
+    alice = bearer(emulator, "alice")
+    made = new_playlist(emulator, alice).json()
+    deleted = requests.delete(f"{emulator.url}/admin/playlists", json={"id": made["id"]})
+    assert deleted.json() == {"deleted": True}
+    answer = requests.put(f"{emulator.api_base}/playlists/{made['id']}/items", json={"uris": []}, headers=alice)
+    assert (answer.status_code, answer.json()["error"]["message"]) == (404, "Not found.")
+    assert requests.get(f"{emulator.url}/admin/playlists").json() == {"alice": [], "bob": []}
+    assert requests.delete(f"{emulator.url}/admin/playlists", json={"id": "nope"}).status_code == 400
+    assert emulator.delete_playlist(made["id"]) is False  # already gone
+
+
+def test_playlists_are_kept_in_the_library_file(emulator, sample_library, tmp_path):
+    alice = bearer(emulator, "alice")
+    made = new_playlist(emulator, alice).json()
+    track = list(sample_library.tracks)[:2]
+    requests.put(f"{emulator.api_base}/playlists/{made['id']}/items", json={"uris": uris(track)}, headers=alice)
+    sample_library.save(tmp_path / "library.json")
+    with Emulator(Library.load(tmp_path / "library.json")) as tomorrow:
+        assert tomorrow.playlists_of("alice")["alice"][0]["track_ids"] == track
 
 
 # -- faults -------------------------------------------------------------------------------

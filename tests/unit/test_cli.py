@@ -24,6 +24,7 @@ PIPELINE_ORDER = [
     "embed",
     "predict",
     "discover",
+    "playlists",
     "model",
     "status",
     "emulator",

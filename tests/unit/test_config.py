@@ -6,7 +6,7 @@ import typing
 import pytest
 import yaml
 
-from taskcode.config import Settings, defaults, load_settings
+from taskcode.config import PlaylistSettings, Settings, defaults, load_settings
 from taskcode.errors import ConfigError
 
 
@@ -100,10 +100,20 @@ def test_users_accept_names_and_mappings(write_config):
     assert "s3cret" not in repr(users[1])
 
 
+def test_playlists_are_off_until_the_config_opts_in(write_config):
+    assert load_settings(write_config("")).playlists == PlaylistSettings((), None, 30)
+    path = write_config("playlists:\n  people: [alice, bob]\n  shared_owner: alice\n  songs: 50\n")
+    assert load_settings(path).playlists == PlaylistSettings(("alice", "bob"), "alice", 50)
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [
         ("model:\n  activation: rleu\n", "'model.activation' is 'rleu'; allowed: relu, tanh"),
+        ("playlists:\n  people: alice\n", "'playlists.people' must be a list of names, got 'alice'"),
+        ("playlists:\n  people: [alice, '']\n", "'playlists.people[1]' must be a non-empty name"),
+        ("playlists:\n  songs: 0\n", "'playlists.songs' must be >= 1 and <= 1000"),
+        ("playlists:\n  together: yes\n", "unknown key 'playlists.together'; allowed: people, shared_owner, songs"),
         ("model:\n  hidden_layers: []\n", "'model.hidden_layers' must be a non-empty list"),
         ("model:\n  hidden_layers: [0]\n", "'model.hidden_layers' must be a non-empty list"),
         ("model:\n  dropout: 1.5\n", "'model.dropout' must be >= 0 and <= 0.9"),
