@@ -1,6 +1,6 @@
 """How the dashboard's map copes with 100k songs: payload size and time to draw in Chromium.
 
-    .venv/bin/python bench/dashboard_map.py [--sizes 1000 100000] [--skip-browser] [--warm 5]
+    .venv/bin/python bench/dashboard_map.py [--sizes 1000 100000] [--skip-browser] [--warm 5] [--demo-only]
 
 Two measurements, side by side in one run, printed as ratios:
 
@@ -62,16 +62,17 @@ from emulator import generate  # noqa: E402
 from emulator.database import load_into_database  # noqa: E402
 from taskcode import db  # noqa: E402
 from taskcode.localpg import free_port  # noqa: E402
+from tests.dashboard.browser import CHROMIUM, CHROMIUM_ARGS, pick_point  # noqa: E402
 
 PEOPLE = ["alice", "bob"]
 COLOURS = {"alice": "#1f77b4", "bob": "#ff7f0e"}
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 GOAL_SECONDS = 3.0
-# Drawn: Plotly has laid out every song trace (all N songs) and its WebGL canvas exists.
+# Drawn: Plotly has laid out every song trace (all N songs), and a WebGL map's canvas exists.
 DRAWN = (
     "n => { const gd = document.querySelector('.js-plotly-plot');"
-    " return gd && gd._fullData && gd.querySelector('canvas.gl-canvas-context')"
-    " && gd._fullData.filter(t => t.type === 'scattergl' && t.name !== 'found')"
+    " return gd && gd._fullData"
+    " && (!gd._fullData.some(t => t.type === 'scattergl') || gd.querySelector('canvas.gl-canvas-context'))"
+    " && gd._fullData.filter(t => t.type.startsWith('scatter') && t.name !== 'found')"
     ".reduce((s, t) => s + t._length, 0) === n; }"
 )
 
@@ -155,13 +156,14 @@ def payload(points: pd.DataFrame) -> dict:
 # -- 2. browser -------------------------------------------------------------------------------
 
 
-def fill_database(url: str, library, points: pd.DataFrame, versions: int = 1) -> list[int]:
-    """A champion's complete map of these points (and `versions - 1` retired versions' maps before it)."""
+def fill_database(url: str, library, maps: list[pd.DataFrame]) -> dict[int, int]:
+    """A version with a complete map of each of these points, the last the champion: {version: songs}."""
     conn = psycopg2.connect(url)
     try:
         db.migrate(conn)
         load_into_database(conn, library)
-        return [_add_map(conn, points, "champion" if i == versions - 1 else "retired") for i in range(versions)]
+        statuses = ["retired"] * (len(maps) - 1) + ["champion"]
+        return {_add_map(conn, points, status): len(points) for points, status in zip(maps, statuses)}
     finally:
         conn.close()
 
@@ -179,7 +181,7 @@ def _add_map(conn, points: pd.DataFrame, status: str) -> int:
         execute_values(
             cur,
             """INSERT INTO map_points (map_id, track_id, x, y, hidden, probabilities, owners, predicted,
-                                       out_of_place, confidence, placed) VALUES %s""",
+                                       out_of_place, confidence, placed, neighbours) VALUES %s""",
             [
                 (
                     map_id,
@@ -193,10 +195,11 @@ def _add_map(conn, points: pd.DataFrame, status: str) -> int:
                     bool(r.out_of_place),
                     float(r.confidence),
                     r.placed,
+                    getattr(r, "neighbours", []),
                 )
                 for r in points.itertuples()
             ],
-            template="(%s, %s, %s, %s, %s::real[], %s::real[], %s::text[], %s, %s, %s, %s)",
+            template="(%s, %s, %s, %s, %s::real[], %s::real[], %s::text[], %s, %s, %s, %s, %s::text[])",
             page_size=2000,
         )
         cur.execute("UPDATE maps SET complete = true WHERE map_id = %s", (map_id,))
@@ -205,13 +208,22 @@ def _add_map(conn, points: pd.DataFrame, status: str) -> int:
 
 def cpu_profile(page, base: str, songs: int) -> dict:
     """One warm load under the CPU profiler: milliseconds per script bundle (self) and per function (inclusive)."""
+
+    def load():
+        page.goto(base, timeout=300_000)
+        page.wait_for_function(DRAWN, arg=songs, timeout=300_000, polling="raf")
+        page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+    return profiled(page, load)
+
+
+def profiled(page, run) -> dict:
+    """`run()` under Chromium's CPU profiler: milliseconds per script bundle (self) and per function (inclusive)."""
     cdp = page.context.new_cdp_session(page)
     cdp.send("Profiler.enable")
     cdp.send("Profiler.setSamplingInterval", {"interval": 500})
     cdp.send("Profiler.start")
-    page.goto(base, timeout=300_000)
-    page.wait_for_function(DRAWN, arg=songs, timeout=300_000, polling="raf")
-    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    run()
     profile = cdp.send("Profiler.stop")["profile"]
     nodes = {node["id"]: node for node in profile["nodes"]}
     parent = {child: node["id"] for node in profile["nodes"] for child in node.get("children", [])}
@@ -296,7 +308,7 @@ def time_in_browser(url: str, songs: int, log_path: Path, warm: int = 5, profile
 
     with served(url, log_path) as base:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             received = []  # (seconds, bytes) of every websocket frame the page receives
             page.on(
@@ -352,7 +364,14 @@ FOUND = (
     "() => { const gd = document.querySelector('.js-plotly-plot');"
     " return gd && gd._fullData && gd._fullData.some(t => t.name === 'found'); }"
 )
-PICKED = "() => [...document.querySelectorAll('h3')].some(h => h.textContent.startsWith('Picked in the map (1)'))"
+UNFOUND = (
+    "n => { const gd = document.querySelector('.js-plotly-plot');"
+    " return gd && gd._fullData && !gd._fullData.some(t => t.name === 'found') && (" + DRAWN + ")(n); }"
+)
+PICKED = (
+    "() => [...document.querySelectorAll('h3')].some(h => h.textContent.startsWith('Picked in the map (1)'))"
+    " && document.querySelectorAll('[data-testid=\"stTable\"] tbody tr').length === 5"
+)
 INTERACTION_GOAL, PAGE_LOAD_GOAL = 0.5, 1.5
 
 
@@ -363,21 +382,17 @@ def _settled(page, condition: str, arg=None) -> None:
 
 
 def _timed(times: dict, name: str, page, action, condition: str, arg=None) -> None:
+    """Seconds from the action until `condition` holds and the page has settled.
+
+    An interaction's end state must not hold before it (else its time would be nothing); a page
+    load replaces the page, so its old state does not count.
+    """
+    if name != "page load":
+        assert not page.evaluate(condition, arg), f"{name}: the page shows the end state before the action"
     started = time.perf_counter()
     action()
     _settled(page, condition, arg)
     times.setdefault(name, []).append(time.perf_counter() - started)
-
-
-def _pick_first_song(page) -> None:
-    x, y = page.evaluate(
-        "() => { const gd = document.querySelector('.js-plotly-plot'), l = gd._fullLayout,"
-        " t = gd._fullData[0], box = gd.getBoundingClientRect();"
-        " return [box.left + l.xaxis._offset + l.xaxis.l2p(t.x[0]), box.top + l.yaxis._offset + l.yaxis.l2p(t.y[0])]; }"
-    )
-    page.mouse.move(x, y)  # Plotly picks the point under the pointer it has hovered
-    page.locator(".hoverlayer .hovertext").first.wait_for(timeout=60_000)
-    page.mouse.click(x, y)
 
 
 def _choose(page, label: str, option: str) -> None:
@@ -385,15 +400,16 @@ def _choose(page, label: str, option: str) -> None:
     page.get_by_role("option").filter(has_text=option).first.click()
 
 
-def time_interactions(url: str, points: pd.DataFrame, versions: list[int], log_path: Path, rounds: int = 3) -> dict:
+def time_interactions(url: str, points: pd.DataFrame, sizes: dict[int, int], log_path: Path, rounds: int = 3) -> dict:
     """The demo's map in Chromium: page loads and every interaction, each until the page has settled again."""
     from playwright.sync_api import sync_playwright
 
+    versions = sorted(sizes, reverse=True)  # the champion (the newest) first
     songs, name = len(points), points.sort_values("track_id")["name"].iloc[len(points) // 2]
     alone = int(points["owners"].map(lambda o: "alice" in o).sum())
     times: dict[str, list[float]] = {}
     with served(url, log_path) as base, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(base, timeout=300_000)
         _settled(page, DRAWN, songs)  # the first load fills the server's caches
@@ -406,8 +422,8 @@ def time_interactions(url: str, points: pd.DataFrame, versions: list[int], log_p
             _timed(times, "filter", page, lambda: (people.fill("bob"), page.keyboard.press("Enter")), DRAWN, songs)
             page.keyboard.press("Escape")
             _timed(times, "search", page, lambda: (search.fill(name), search.press("Enter")), FOUND)
-            _timed(times, "search", page, lambda: (search.fill(""), search.press("Enter")), DRAWN, songs)
-            _timed(times, "select", page, lambda: _pick_first_song(page), PICKED)
+            _timed(times, "search", page, lambda: (search.fill(""), search.press("Enter")), UNFOUND, songs)
+            _timed(times, "select", page, lambda: pick_point(page), PICKED)
             for version in (versions[1], versions[0]):
                 _timed(
                     times,
@@ -415,7 +431,7 @@ def time_interactions(url: str, points: pd.DataFrame, versions: list[int], log_p
                     page,
                     lambda v=version: _choose(page, "Model version", f"version {v} "),
                     DRAWN,
-                    songs,
+                    sizes[version],
                 )
         browser.close()
     return {
@@ -479,6 +495,8 @@ def table_rows(results: dict, warm: int) -> list[Row]:
                     details={"all_seconds": demo["all_seconds"][name]},
                 )
             )
+    if not results["payload"]:
+        return rows
     payload = results["payload"][-1]
     rows.append(
         Row(
@@ -496,9 +514,20 @@ def demo_case(ctx: Context) -> dict:
     """The demo's map (2 people x 1,000 liked songs, two versions): page loads and interactions."""
     library = generate(people=2, tracks=1000, seed=11, overlap=0.1, unknown_features=0.0, spotify_coverage=1.0)
     points = map_rows(library)
+    points["neighbours"] = nearest_on_map(points)
     url = ctx.database("bench_map_demo")
-    versions = fill_database(url, library, points, versions=2)
-    return time_interactions(url, points, versions[::-1], ctx.folder / "streamlit-demo.log")
+    older = points.iloc[: len(points) * 9 // 10]  # the first night knew fewer songs
+    sizes = fill_database(url, library, [older, points])
+    return time_interactions(url, points, sizes, ctx.folder / "streamlit-demo.log")
+
+
+def nearest_on_map(points: pd.DataFrame, count: int = 5) -> list[list[str]]:
+    """Each song's nearest songs on the map (a stand-in for the hidden space's): the page's 'why'."""
+    xy = points[["x", "y"]].to_numpy()
+    distances = ((xy[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2)
+    np.fill_diagonal(distances, np.inf)
+    ids = points["track_id"].to_numpy()
+    return [list(ids[row]) for row in np.argsort(distances, axis=1)[:, :count]]
 
 
 def run_sizes(ctx: Context, sizes, browser: bool, warm: int, profile: bool = False) -> dict:
@@ -509,7 +538,7 @@ def run_sizes(ctx: Context, sizes, browser: bool, warm: int, profile: bool = Fal
         results["payload"].append(payload(points))
         if browser:
             url = ctx.database(f"bench_map_{size}")
-            fill_database(url, library, points)
+            fill_database(url, library, [points])
             results["browser"].append(
                 time_in_browser(
                     url,
@@ -526,6 +555,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000])
     parser.add_argument("--skip-browser", action="store_true")
+    parser.add_argument("--demo-only", action="store_true", help="only the demo map's page loads and interactions")
     parser.add_argument("--warm", type=int, default=5, help="warm page loads per size (default 5)")
     parser.add_argument(
         "--profile",
@@ -536,7 +566,8 @@ def main() -> None:
 
     print(f"machine: {describe_machine()}")
     with Context() as ctx:
-        results = run_sizes(ctx, args.sizes, not args.skip_browser, args.warm, args.profile)
+        sizes = [] if args.demo_only else args.sizes
+        results = run_sizes(ctx, sizes, not args.skip_browser, args.warm, args.profile)
         rows = table_rows(results, args.warm)
 
     print("payload (figure JSON the browser receives):")

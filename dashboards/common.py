@@ -142,6 +142,11 @@ def names(values) -> str:
     return ARTIST_SEPARATOR.join(values) if len(values) else MISSING
 
 
+def artist_list(artists: str | None) -> str | None:
+    """Artists as one cell with the one separator (a catalog file writes "a;b")."""
+    return ARTIST_SEPARATOR.join(a.strip() for a in artists.split(";")) if artists else artists
+
+
 def percent(values):
     """Probabilities 0-1 as whole percents (0-100): the one precision of every page."""
     return (values.astype(float) * 100).round().astype("Int64")
@@ -159,3 +164,25 @@ def blank_missing(frame, dates=(), date_format: str = "%Y-%m-%d %H:%M"):
         frame[column] = pd.to_datetime(frame[column], utc=True).dt.strftime(date_format).astype(object)
     text = frame.select_dtypes(include=["object", "string"]).columns
     return frame.fillna({column: MISSING for column in text})
+
+
+# -- "why": a song's nearest songs in the model's hidden space -------------------------
+
+WHY_CAPTION = (
+    "Why: the songs the model finds nearest (in its last hidden layer, not on the picture), and whose they are."
+)
+NO_NEIGHBOURS = "This map was drawn before nearest songs were stored; the next `embed` stores them."
+
+
+def why_table(songs: pd.DataFrame, map_id: int) -> pd.DataFrame:
+    """Each song's (columns track_id, name) five nearest songs on a map, nearest first, with who likes them."""
+    near = ask(queries.neighbours_of, map_id, tuple(songs["track_id"]))
+    titles = dict(zip(songs["track_id"], songs["name"].fillna(MISSING)))
+    return pd.DataFrame(
+        {
+            "song": near["track_id"].map(titles),
+            "nearest songs": near["name"].fillna(MISSING),
+            "artists": near["artists"].replace("", MISSING).fillna(MISSING),
+            "liked by": near["owners"].map(names),
+        }
+    )

@@ -1,4 +1,4 @@
-"""The map as a Plotly WebGL scatter, built lean enough for 100k songs.
+"""The map as a Plotly scatter (WebGL from a few thousand songs), built lean enough for 100k songs.
 
 The browser receives every byte of the figure, so:
 - x, y and each person's probability (whole percent, a byte) go as packed
@@ -29,7 +29,13 @@ FOUND_COLOUR = "#ffd700"
 OUT_OF_PLACE_SHADE = 0.45  # out-of-place songs: the owner's colour, this much darker
 MAX_TEXT = 60  # characters of a name or artist list shown on hover
 RANGE_MARGIN = 0.03  # of the songs' extent, on each side of the map
-TYPICAL_WIDTH, MIN_HEIGHT, MAX_HEIGHT = 1000, 360, 700  # pixels of the map's plot area on a wide page
+TYPICAL_WIDTH, MIN_HEIGHT, MAX_HEIGHT = 920, 240, 700  # pixels of the map's plot area on a wide page
+WEBGL_FROM = 5000  # songs: below, SVG markers draw sooner than a software WebGL context starts
+
+
+def scatter_type(songs: int) -> type:
+    """go.Scatter (SVG) for a household's map, go.Scattergl (WebGL) for a big one."""
+    return go.Scattergl if songs >= WEBGL_FROM else go.Scatter
 
 
 def _short(texts: pd.Series) -> np.ndarray:
@@ -102,7 +108,7 @@ def _groups(owners: pd.Series, people: list[str], colours: dict[str, str]) -> li
     return [group for group in groups if len(group[2])]
 
 
-def _group_traces(group: tuple, song: Songs, owners: pd.Series, people: list[str]) -> tuple[list, list]:
+def _group_traces(group: tuple, song: Songs, owners: pd.Series, people: list[str], scatter: type) -> tuple[list, list]:
     """A group's traces: its songs in place, then its out-of-place ones (bigger, darker, legend-linked)."""
     name, colour, positions, owners_text = group
     misplaced = song.misplaced
@@ -116,7 +122,7 @@ def _group_traces(group: tuple, song: Songs, owners: pd.Series, people: list[str
             continue
         at = positions[chosen]
         traces.append(
-            go.Scattergl(
+            scatter(
                 x=song.x[at],
                 y=song.y[at],
                 text=song.names[at],
@@ -172,14 +178,14 @@ def _layout(height: int, found: str | None, song: Songs) -> dict:
     )
 
 
-def _found_trace(hit: np.ndarray, song: Songs, owners: pd.Series, people: list[str], layout: dict) -> go.Scattergl:
+def _found_trace(hit, song: Songs, owners: pd.Series, people: list[str], layout: dict, scatter: type):
     """The star on the song searched for; the view is centred on it, about a sixth of the map around it."""
     x, y = song.x, song.y
     span = max(float(np.ptp(x)), float(np.ptp(y)), 1e-6) / 12
     cx, cy = float(x[hit[0]]), float(y[hit[0]])
     layout["xaxis"]["range"] = [cx - span, cx + span]
     layout["yaxis"]["range"] = [cy - span, cy + span]
-    return go.Scattergl(
+    return scatter(
         x=x[hit],
         y=y[hit],
         text=song.names[hit],
@@ -221,15 +227,16 @@ def build(
         y=frame["y"].to_numpy(dtype=np.float32),
         misplaced=frame["out_of_place"].to_numpy(dtype=bool),
     )
+    scatter = scatter_type(len(frame) if extent is None else len(extent))
     traces, rows = [], []
     for group in _groups(owners, people, colours):
-        group_traces, group_rows = _group_traces(group, song, owners, people)
+        group_traces, group_rows = _group_traces(group, song, owners, people, scatter)
         traces += group_traces
         rows += group_rows
     whole = song if extent is None else song._replace(x=extent["x"].to_numpy(), y=extent["y"].to_numpy())
     layout = _layout(height or _height(whole), found, whole)
     hit = np.flatnonzero((frame["track_id"] == found).to_numpy()) if found else []
     if len(hit):
-        traces.append(_found_trace(hit, song, owners, people, layout))
+        traces.append(_found_trace(hit, song, owners, people, layout, scatter))
         rows.append(hit)
     return go.Figure(data=traces, layout=layout), rows

@@ -72,9 +72,9 @@ else:
     bars.update_layout(
         barmode="stack",
         height=120 + 40 * len(wide),
-        margin=dict(l=10, r=10, t=10, b=10),
+        margin=dict(l=10, r=20, t=40, b=10),
         xaxis=dict(title="liked songs"),
-        legend=dict(orientation="h"),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),  # above the bars, clear of the axis
     )
     st.plotly_chart(bars, key="coverage_chart")
     st.caption(
@@ -97,6 +97,8 @@ else:
         common.blank_missing(table, dates=("started_at", "finished_at"), date_format="%Y-%m-%d %H:%M:%S"),
         hide_index=True,
         column_config={
+            "run_id": st.column_config.NumberColumn("run"),
+            "kind": st.column_config.TextColumn("stage", width=150),
             "started_at": st.column_config.TextColumn("started"),
             "finished_at": st.column_config.TextColumn("finished"),
             "seconds": st.column_config.NumberColumn("seconds", format="%.1f"),

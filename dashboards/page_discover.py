@@ -59,15 +59,18 @@ for tab, person in zip(st.tabs(people), people):
         if source == "household":
             rows = rows.assign(library=rows["owners"].map(libraries_of))
             columns.insert(3, "library")
+        rows = rows.assign(
+            artists=rows["artists"].map(common.artist_list),
+            probability=common.percent(rows["probability"]),
+            spotify=rows["track_id"].map(common.spotify_link),
+        )
         tab.dataframe(
-            rows.assign(spotify=rows["track_id"].map(common.spotify_link))[columns],
+            common.blank_missing(rows[columns]),
             hide_index=True,
             column_config={
                 "name": st.column_config.TextColumn("song"),
                 "library": st.column_config.TextColumn("from"),
-                "probability": st.column_config.ProgressColumn(
-                    "probability", min_value=0.0, max_value=1.0, format="percent"
-                ),
-                "spotify": st.column_config.LinkColumn("open in Spotify", display_text="open in Spotify"),
+                "probability": common.percent_column("probability"),
+                "spotify": st.column_config.LinkColumn("spotify", display_text="open"),
             },
         )

@@ -74,37 +74,16 @@ TABLE_COLUMNS = {
 }
 
 
-def why_table(songs: pd.DataFrame, map_id: int) -> pd.DataFrame:
-    """Each song's five nearest songs in the model's hidden space, with who likes them."""
-    near = common.ask(queries.neighbours_of, map_id, tuple(songs["track_id"]))
-    names = dict(zip(songs["track_id"], songs["name"].fillna(common.MISSING)))
-    return pd.DataFrame(
-        {
-            "song": near["track_id"].map(names),
-            "nearest songs": near["name"].fillna(common.MISSING),
-            "artists": near["artists"].replace("", common.MISSING).fillna(common.MISSING),
-            "liked by": near["owners"].map(common.names),
-        }
-    )
-
-
-def names_of_first(why: pd.DataFrame, count: int):
-    return why["song"].drop_duplicates().head(count)
-
-
 def show_songs(title: str, songs: pd.DataFrame, map_id: int, key: str) -> None:
     """A selection (picked or found): its songs, then why the model sees them so (their nearest songs)."""
     st.subheader(title)
     st.dataframe(song_table(songs), hide_index=True, column_config=TABLE_COLUMNS, key=f"{key}_songs")
-    why = why_table(songs, map_id)
+    why = common.why_table(songs, map_id)
     if why.empty:
-        st.caption("This map was drawn before nearest songs were stored; the next `embed` stores them.")
+        st.caption(common.NO_NEIGHBOURS)
         return
-    st.caption(
-        "Why: the songs the model finds nearest each of them (in its last hidden layer, not on the "
-        "picture), and whose they are."
-    )
-    shown = why[why["song"].isin(list(names_of_first(why, WHY_SONGS)))]
+    st.caption(common.WHY_CAPTION)
+    shown = why[why["song"].isin(why["song"].drop_duplicates().head(WHY_SONGS).tolist())]
     if len(shown) < len(why):
         st.caption(f"The first {WHY_SONGS} songs of the selection:")
     st.table(shown.set_index("song"))  # plain text, for the few rows it holds

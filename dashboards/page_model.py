@@ -193,6 +193,106 @@ if curves:
 else:
     right.caption("No ROC curve stored for this version.")
 
+# -- how this version learned, and what it learned from --------------------------------
+GROUP_LABELS = {
+    "audio": "the sound (audio features)",
+    "artists": "the artists (who likes them)",
+    "metadata": "the track's facts (year, explicit, artists)",
+}
+
+
+def curve_figure(curve: dict, best_epoch: int) -> go.Figure:
+    """Training and validation loss per epoch, the epoch early stopping kept marked."""
+    epochs = list(range(1, len(curve["loss"]) + 1))
+    figure = go.Figure()
+    figure.add_trace(
+        go.Scatter(x=epochs, y=curve["loss"], mode="lines", name="training songs", line=dict(color="#1f77b4"))
+    )
+    figure.add_trace(
+        go.Scatter(x=epochs, y=curve["val_loss"], mode="lines", name="validation songs", line=dict(color="#ff7f0e"))
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=[best_epoch],
+            y=[curve["val_loss"][best_epoch - 1]],
+            mode="markers+text",
+            name=f"best epoch ({best_epoch}), kept",
+            text=[f"best: epoch {best_epoch}"],
+            textposition="top left" if best_epoch > len(epochs) / 2 else "top right",
+            marker=dict(symbol="star", size=14, color="#2ca02c"),
+        )
+    )
+    figure.add_vline(x=best_epoch, line=dict(dash="dot", color="#2ca02c"))
+    figure.update_layout(
+        title="Training curve (loss per epoch)",
+        height=340,
+        margin=dict(l=10, r=10, t=40, b=10),
+        xaxis=dict(title="epoch"),
+        yaxis=dict(title="loss"),
+        legend=dict(orientation="h", yanchor="top", y=-0.2),
+    )
+    return figure
+
+
+def importance_figure(importance: dict, people: list[str]) -> go.Figure:
+    """One horizontal bar per signal group: the test F1 lost when it is shuffled, the biggest on top."""
+    ranked = sorted(importance.items(), key=lambda item: item[1]["f1_drop"])
+    drops = [values["f1_drop"] for _, values in ranked]
+    figure = go.Figure(
+        go.Bar(
+            x=drops,
+            y=[GROUP_LABELS.get(group, group) for group, _ in ranked],
+            orientation="h",
+            error_x=dict(type="data", array=[values["std"] for _, values in ranked], color="#555555"),
+            text=[f"{drop:+.3f}" for drop in drops],
+            textposition="inside",
+            insidetextanchor="start",
+            marker_color="#1f77b4",
+            hovertemplate="%{y}: F1 %{x:+.3f} lost when shuffled<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title=f"What tells {' and '.join(people)} apart",
+        height=340,
+        margin=dict(l=10, r=10, t=40, b=10),
+        xaxis=dict(title="F1 lost when the group is shuffled", zeroline=True),
+        uniformtext=dict(minsize=10, mode="hide"),  # a value too long for its bar: on hover only
+    )
+    return figure
+
+
+def curve_sentence(epochs: int, best_epoch: int) -> str:
+    """What the curve teaches, and why this epoch's weights are the ones kept."""
+    lesson = (
+        "Each epoch the network sees every training song once. Its loss on them keeps falling; "
+        "the loss on the validation songs, which it never learns from, stops falling once it starts to memorise"
+    )
+    if best_epoch == epochs:
+        return f"{lesson}. Here it was still falling at the last epoch ({epochs}): its weights are kept."
+    return f"{lesson}: early stopping kept the weights of epoch {best_epoch}, the lowest."
+
+
+def show_learning(version: int, metrics: dict, people: list[str]) -> None:
+    """The curve and the importances side by side, each with the sentence that reads it."""
+    st.subheader("How it learned, and from what")
+    if "curve" not in metrics and "importance" not in metrics:
+        st.caption(f"Version {version} was trained before training curves and importances were stored.")
+        return
+    left, right = st.columns(2)
+    if metrics.get("curve"):
+        left.plotly_chart(curve_figure(metrics["curve"], metrics["best_epoch"]), key="curve_chart")
+        left.caption(curve_sentence(len(metrics["curve"]["val_loss"]), metrics["best_epoch"]))
+    if metrics.get("importance"):
+        right.plotly_chart(importance_figure(metrics["importance"], people), key="importance_chart")
+        right.caption(
+            "Shuffle one group of signals across the test songs and measure again: the F1 lost is what only "
+            "that group tells the model (bars: the mean of a few shuffles, whiskers: their spread). "
+            "Near 0: the model does as well without it."
+        )
+
+
+show_learning(version, metrics, people)
+
 # -- is the neural network worth it? ------------------------------------------------
 st.subheader("Is the neural network worth it?")
 rows = [

@@ -2,8 +2,9 @@
 
 No model runs here: the embed step stores every known song's probabilities
 with its map point, the discover step those of each household pick and
-catalog song it lists, and this page reads them. For any other song it gives
-the command that can answer.
+catalog song it lists, and this page reads them, with a mapped song's nearest
+songs (why the model answers so). For any other song it gives the command that
+can answer.
 """
 
 import common
@@ -35,7 +36,10 @@ if track_id is None:
     st.warning("That is not a Spotify track link, URI or id (an id has 22 letters and digits).")
     st.stop()
 
-CLI_ANSWER = f"`python -m taskcode predict {track_id}` answers it now: it asks the feature sources for the song."
+CLI_ANSWER = (
+    f"`python -m taskcode predict {track_id}` answers it now: from the song's stored audio features, "
+    "or for a song without them, from what the feature sources know of it."
+)
 
 track = common.ask(queries.track, track_id)
 answer = common.ask(queries.prediction, track_id, champion["version"])
@@ -51,7 +55,7 @@ if track is None and answer is None:
     st.stop()
 
 known = track or answer
-st.subheader(f"{known['name'] or '(no name)'} — {known['artists'] or 'unknown artist'}")
+st.subheader(f"{known['name'] or '(no name)'} — {common.artist_list(known['artists']) or 'unknown artist'}")
 owners = track["owners"] if track else []
 liked = f"Liked by {', '.join(owners) or 'nobody right now'}" if track else "A catalog song: nobody here has liked it"
 st.caption(f"{liked} · [open in Spotify]({common.spotify_link(track_id)})")
@@ -94,8 +98,17 @@ bars = go.Figure(
 )
 bars.update_layout(
     height=80 + 40 * len(chances),
-    margin=dict(l=10, r=10, t=10, b=10),
-    xaxis=dict(range=[0, 1], tickformat=".0%"),
+    margin=dict(l=10, r=30, t=10, b=10),  # room for the 100% tick
+    xaxis=dict(range=[0, 1], tickformat=".0%", dtick=0.2),
     yaxis=dict(autorange="reversed"),
 )
 st.plotly_chart(bars, key="predict_chart")
+
+if answer["map_id"] is not None:  # on the champion's map: the songs it sits by
+    st.subheader("Why")
+    why = common.why_table(pd.DataFrame({"track_id": [track_id], "name": [known["name"]]}), answer["map_id"])
+    if why.empty:
+        st.caption(common.NO_NEIGHBOURS)
+    else:
+        st.caption(common.WHY_CAPTION)
+        st.table(why.drop(columns="song").set_index(pd.RangeIndex(1, len(why) + 1, name="nearest")))

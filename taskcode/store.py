@@ -44,6 +44,7 @@ class PersonRecord:
     client_secret: str | None
     has_token: bool
     authorized_at: dt.datetime | None = None  # None: before the project recorded it
+    imported: bool = False  # has liked songs from an account data export
 
 
 # -- people -------------------------------------------------------------------
@@ -64,7 +65,8 @@ def ensure_person(cur, name: str, *, client_id: str | None = None, client_secret
 
 def get_people(cur, names: Sequence[str] | None = None) -> list[PersonRecord]:
     cur.execute(
-        """SELECT p.person_id, p.name, p.client_id, p.client_secret, t.person_id IS NOT NULL, p.authorized_at
+        """SELECT p.person_id, p.name, p.client_id, p.client_secret, t.person_id IS NOT NULL, p.authorized_at,
+                  EXISTS (SELECT 1 FROM likes l WHERE l.person_id = p.person_id AND l.source = 'export')
              FROM people p LEFT JOIN spotify_tokens t ON t.person_id = p.person_id
             WHERE %(all)s OR p.name = ANY(%(names)s)
             ORDER BY p.name""",

@@ -43,6 +43,7 @@ class PersonResult:
     error: str | None = None
     authorization_failed: bool = False
     waiting_for_authorization: bool = False
+    imported: bool = False  # waiting, but their songs came from an export: nothing is missing
 
     def as_dict(self) -> dict:
         return {
@@ -98,7 +99,10 @@ def plan(settings: Settings, conn, names: list[str] | None) -> Plan:
         )
     waiting = [p for p in people if not p.has_token and not names]
     for person in waiting:
-        log.warning("%s: not authorized yet; run: python -m taskcode authorize --user %s", person.name, person.name)
+        if person.imported:  # a choice, not a fault: their songs come from `import`
+            log.info("%s: %s", person.name, _export_only(person.name))
+        else:
+            log.warning("%s: not authorized yet; run: python -m taskcode authorize --user %s", person.name, person.name)
     return Plan(people, waiting)
 
 
@@ -318,7 +322,9 @@ def run(
         try:
             for person in chosen.people:
                 if person in chosen.waiting:
-                    summary.people.append(PersonResult(person.name, waiting_for_authorization=True))
+                    summary.people.append(
+                        PersonResult(person.name, waiting_for_authorization=True, imported=person.imported)
+                    )
                 else:
                     summary.people.append(_sync_or_note(settings, conn, person, full, counter, policy))
             if with_features:
@@ -359,10 +365,17 @@ def _raise_failures(summary: SyncSummary) -> None:
         raise kind(f"sync failed for {first.name}{others}: {first.error}")
 
 
+def _export_only(name: str) -> str:
+    return f"liked songs from an export, not synced (to sync nightly: python -m taskcode authorize --user {name})"
+
+
 def format_summary(summary: SyncSummary) -> str:
     """The end-of-run summary people read in a terminal or a task log."""
     lines = []
     for person in summary.people:
+        if person.imported:
+            lines.append(f"{person.name}: {_export_only(person.name)}")
+            continue
         if person.waiting_for_authorization:
             lines.append(f"{person.name}: not authorized yet (python -m taskcode authorize --user {person.name})")
             continue

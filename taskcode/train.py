@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from taskcode import dataset, registry
+from taskcode import dataset, importance, registry
 from taskcode.config import Settings
 from taskcode.metrics import classification_metrics, majority_f1
 from taskcode.model import build_model, model_inputs, preprocessing, probabilities
@@ -138,9 +138,24 @@ def fit(settings: Settings, data: dataset.Dataset):
         "epochs": len(history.history["loss"]),
         "batch_size": batch_size,
         "training_seconds": round(seconds, 3),
+        **training_curve(history.history),
+        "importance": importance.permutation_importance(model, data.people, test, settings.model.seed),
     }
-    log.info("keras MLP: F1 %.3f after %d epochs (%.1f s)", metrics["f1"], metrics["epochs"], seconds)
+    log.info(
+        "keras MLP: F1 %.3f after %d epochs, best %d (%.1f s)",
+        metrics["f1"],
+        metrics["epochs"],
+        metrics["best_epoch"],
+        seconds,
+    )
     return model, metrics
+
+
+def training_curve(history: dict[str, list[float]]) -> dict:
+    """Loss and val_loss per epoch, and the best epoch (1-based): the one whose weights
+    early stopping restored, the lowest val_loss (its first occurrence, as Keras counts)."""
+    curve = {key: [round(float(value), 6) for value in history[key]] for key in ("loss", "val_loss")}
+    return {"curve": curve, "best_epoch": int(np.argmin(history["val_loss"])) + 1}
 
 
 # An epoch of about this many steps is plenty for a network this small.
@@ -240,7 +255,7 @@ def format_report(result: TrainResult, decision=None) -> str:
     lines = [
         f"version {result.version}: trained on {counts['train']} songs "
         f"(validation {counts['validation']}, test {counts['test']}; "
-        f"{counts['shared']} shared songs left out), {m['epochs']} epochs, {m['training_seconds']:.1f} s",
+        f"{counts['shared']} shared songs left out), {m['epochs']} epochs{_best(m)}, {m['training_seconds']:.1f} s",
         f"  {'':22}{'F1':>7}{'ROC AUC':>9}{'accuracy':>10}",
     ]
     rows = [("keras MLP", m)] + [
@@ -260,3 +275,8 @@ def format_report(result: TrainResult, decision=None) -> str:
     if decision is not None:
         lines.append(f"decision: {decision.text}")
     return "\n".join(lines)
+
+
+def _best(metrics: dict) -> str:
+    """', best epoch N (its weights kept)', or nothing for a version trained before curves were stored."""
+    return f" (best epoch {metrics['best_epoch']}, its weights kept)" if "best_epoch" in metrics else ""

@@ -25,8 +25,10 @@ still cost only once.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import itertools
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +45,16 @@ from tests.dashboard import rare_nights
 APP = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
 UNKNOWN_TRACK_ID = "0000000000000000000000"  # a valid id that no library contains
 _copies = itertools.count()
+
+
+def dashboard_module(name: str):
+    """A module of the dashboard folder (`mapfigure`), under its bare name, as the app imports it."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, APP.parent / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Debian's chromium (installed by scripts/ensure-chromium.sh, which `make test`
 runs) is driven through Playwright's Python API; no browser is downloaded.
-The screenshot lands in tests/dashboard/test-output/ (git-ignored).
+Screenshots of every page land in tests/dashboard/test-output/ (git-ignored), to look at.
 """
 
 from __future__ import annotations
@@ -19,14 +19,13 @@ import pytest
 
 from taskcode import queries
 from taskcode.localpg import free_port
+from tests.dashboard.browser import CHROMIUM, CHROMIUM_ARGS, hover_point
 from tests.dashboard.conftest import APP
 
 pytestmark = pytest.mark.slow
 
 ROOT = APP.parents[1]
 OUTPUT = Path(__file__).resolve().parent / "test-output"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 def serve(env: dict, log_path: Path):
@@ -96,7 +95,7 @@ def coloured_pixels(png: bytes, colour: str, tolerance: int = 40) -> int:
     )
 
 
-SCREENSHOTS = Path("/tmp")  # every page, to look at
+SCREENSHOTS = OUTPUT  # every page, to look at
 IDLE = "() => !document.querySelector('[data-testid^=\"stStatusWidgetRunning\"]')"
 # Each page, and what is on it once it has been drawn (for its screenshot).
 PAGES = {
@@ -106,6 +105,29 @@ PAGES = {
     "discover": "h1",
 }
 METRICS = [("shown", "Shown"), ("out_of_place", "Out of place"), ("shared", "Shared")]
+# The Model page's training curve and importances once Plotly has drawn them: their SVG text.
+LEARNING_CHARTS = """() => { const plots = [...document.querySelectorAll('.js-plotly-plot')];
+  const find = words => plots.find(gd => gd._fullLayout && (gd._fullLayout.title.text || '').includes(words));
+  const curve = find('Training curve'), bars = find(' apart');
+  return curve && bars && bars.querySelector('.ytick text') && {curve: curve.textContent,
+    bars: [...bars.querySelectorAll('.ytick text')].map(t => t.textContent)}; }"""
+
+
+VIEWPORT = {"width": 1400, "height": 1100}
+# Streamlit scrolls its main part inside the window: the height of the whole page.
+PAGE_HEIGHT = (
+    "() => Math.max(document.body.scrollHeight, ...[...document.querySelectorAll("
+    '\'[data-testid="stMain"], [data-testid="stMainBlockContainer"]\')].map(e => e.scrollHeight))'
+)
+
+
+def screenshot(page, name: str) -> None:
+    """The whole page, not only the window: the window is made as tall as the page for the picture."""
+    page.set_viewport_size({**VIEWPORT, "height": max(VIEWPORT["height"], page.evaluate(PAGE_HEIGHT))})
+    page.wait_for_function(IDLE, timeout=60_000)
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    page.set_viewport_size(VIEWPORT)
 
 
 def metric_locator(page, label: str):
@@ -127,6 +149,28 @@ def expected_map(url: str, people: list[str]) -> tuple[dict, object, int]:
     return counts, points, map_id
 
 
+def ask_whose_song(page, url: str, track_id: str, name: str) -> tuple[str, str]:
+    """Paste a track on "Whose song is it?": the page's text once answered, and its 'why' table's ("" if none)."""
+    page.goto(f"{url}/whose-song", timeout=60_000)
+    box = page.get_by_label("A Spotify track: link, URI or id")
+    box.fill(track_id)
+    box.press("Enter")
+    page.get_by_text("The champion (version").wait_for(timeout=60_000)
+    page.wait_for_function(IDLE, timeout=60_000)
+    page.locator('[data-testid="stMetric"]').last.wait_for(timeout=60_000)
+    page.locator(".js-plotly-plot .barlayer .point").last.wait_for(timeout=60_000)  # the chances, drawn
+    screenshot(page, name)
+    tables = page.locator('[data-testid="stTable"]')
+    return page.locator('[data-testid="stMain"]').inner_text(), tables.first.inner_text() if tables.count() else ""
+
+
+def a_discovered_song(url: str, version: int) -> dict:
+    """A catalog discovery of the champion (on no map: only the discover step answered it)."""
+    with queries.read_only(url) as conn:
+        found = queries.discoveries(conn, version)
+    return found[found["source"] == "catalog"].iloc[0].to_dict()
+
+
 def test_the_map_is_drawn_in_chromium_with_the_song_count(filled_db, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -145,22 +189,22 @@ def test_the_map_is_drawn_in_chromium_with_the_song_count(filled_db, tmp_path):
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1100})
+                page = browser.new_page(viewport=VIEWPORT)
                 page.goto(url, timeout=60_000)
                 plot = page.locator(".js-plotly-plot").first
                 plot.wait_for(timeout=60_000)
-                # Plotly has drawn every trace on its WebGL canvas once _fullData is set and
-                # a frame has passed; the page then shows the song count beside it.
+                # Plotly has drawn every trace (SVG markers for a household's map) once _fullData
+                # is set and a frame has passed; the page then shows the song count beside it.
                 page.wait_for_function(
                     "() => { const gd = document.querySelector('.js-plotly-plot');"
                     " return gd && gd._fullData && gd._fullData.length > 0"
-                    " && gd.querySelector('canvas.gl-canvas-context'); }",
+                    " && gd.querySelector('.scatterlayer .trace .point'); }",
                     timeout=60_000,
                 )
                 page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
                 drawn = page.evaluate(
                     "() => document.querySelector('.js-plotly-plot')._fullData"
-                    ".filter(t => t.type === 'scattergl' && t.customdata && t.name !== 'found')"
+                    ".filter(t => t.type.startsWith('scatter') && t.customdata && t.name !== 'found')"
                     ".reduce((n, t) => n + t._length, 0)"
                 )
                 colours = page.evaluate(  # each person's dot colour, to find the dots in a screenshot
@@ -177,33 +221,28 @@ def test_the_map_is_drawn_in_chromium_with_the_song_count(filled_db, tmp_path):
                 page.screenshot(path=str(OUTPUT / "map.png"), full_page=True)
                 picture = plot.screenshot()
 
-                # Click one song: the page lists it under "Picked in the map".
-                x, y = page.evaluate(
-                    "() => { const gd = document.querySelector('.js-plotly-plot'), l = gd._fullLayout,"
-                    " t = gd._fullData[0], box = gd.getBoundingClientRect();"
-                    " return [box.left + l.xaxis._offset + l.xaxis.l2p(t.x[0]),"
-                    " box.top + l.yaxis._offset + l.yaxis.l2p(t.y[0])]; }"
-                )
-                # Hovering it shows its name, its artists and the model's guess.
-                page.mouse.move(x, y)
-                hover_label = page.locator(".hoverlayer .hovertext").first
-                hover_label.wait_for(timeout=60_000)
-                hover = hover_label.text_content()
+                # Hover one song (its name, its artists and the model's guess show), then click
+                # it: the page lists it under "Picked in the map".
+                index, x, y = hover_point(page)
+                hover = page.locator(".hoverlayer .hovertext").first.text_content()
                 first_xy = page.evaluate(
-                    "() => { const t = document.querySelector('.js-plotly-plot')._fullData[0];"
-                    " return [t.x[0], t.y[0]]; }"
+                    "i => { const t = document.querySelector('.js-plotly-plot')._fullData[0];"
+                    " return [t.x[i], t.y[i]]; }",
+                    index,
                 )
                 first_song = page.evaluate(
-                    "() => { const t = document.querySelector('.js-plotly-plot')._fullData[0];"
-                    " return [t.text[0], t.hovertext[0]]; }"
+                    "i => { const t = document.querySelector('.js-plotly-plot')._fullData[0];"
+                    " return [t.text[i], t.hovertext[i]]; }",
+                    index,
                 )
                 page.mouse.click(x, y)
                 picked = page.get_by_text("Picked in the map (1)")
                 picked.wait_for(timeout=60_000)
                 # Why: the picked song's five nearest songs, in a table of their own.
                 page.get_by_text("Why: the songs the model finds nearest").wait_for(timeout=60_000)
-                page.screenshot(path=str(SCREENSHOTS / "dashboard-map-picked.png"), full_page=True)
                 why_table = page.locator('[data-testid="stTable"]').first
+                why_table.locator("tbody tr").nth(4).wait_for(timeout=60_000)
+                screenshot(page, "dashboard-map-picked")
                 why, why_rows = why_table.inner_text(), why_table.locator("tbody tr").count()
 
                 # The filter: only the first person's songs; every count follows.
@@ -218,14 +257,23 @@ def test_the_map_is_drawn_in_chromium_with_the_song_count(filled_db, tmp_path):
                     timeout=60_000,
                 )
                 after_filter = {name: metric_locator(page, label).inner_text().strip() for name, label in METRICS}
-                page.screenshot(path=str(SCREENSHOTS / "dashboard-map-filtered.png"), full_page=True)
+                screenshot(page, "dashboard-map-filtered")
                 for path, drawn_when in PAGES.items():
                     page.goto(f"{url}/{path}", timeout=60_000)
                     page.locator(drawn_when).last.wait_for(timeout=60_000)
                     page.wait_for_function(IDLE, timeout=60_000)
-                    page.screenshot(path=str(SCREENSHOTS / f"dashboard-{path}.png"), full_page=True)
-                    if path == "model":  # the promotion gate's evidence, as a reader sees it
+                    if path == "model":
+                        learning = page.wait_for_function(LEARNING_CHARTS, timeout=60_000).json_value()
+                        # The promotion gate's evidence, as a reader sees it.
                         gate = page.locator('[data-testid="stTable"]', has_text="95% interval").inner_text()
+                    screenshot(page, f"dashboard-{path}")
+                # "Whose song is it?": a song on the map, with its nearest songs; a discovered song.
+                known = filled_db.known_track
+                known_text, known_why = ask_whose_song(page, url, known["track_id"], "dashboard-whose-song-known")
+                discovered = a_discovered_song(filled_db.url, filled_db.champion)
+                discovered_text, _ = ask_whose_song(
+                    page, url, discovered["track_id"], "dashboard-whose-song-discovered"
+                )
             finally:
                 browser.close()
     finally:
@@ -249,3 +297,16 @@ def test_the_map_is_drawn_in_chromium_with_the_song_count(filled_db, tmp_path):
     assert len(nearest) == 5
     for neighbour in nearest["name"]:
         assert neighbour in why, (neighbour, why)
+    with queries.read_only(filled_db.url) as conn:
+        champion = queries.model_version(conn, filled_db.champion)["metrics"]
+    assert f"best: epoch {champion['best_epoch']}" in learning["curve"] and "validation songs" in learning["curve"]
+    assert len(learning["bars"]) == len(champion["importance"]) and "the artists (who likes them)" in learning["bars"]
+    winner = max(known["probabilities"], key=known["probabilities"].get)
+    assert f"{winner}'s song" in known_text, known_text
+    with queries.read_only(filled_db.url) as conn:
+        known_nearest = queries.neighbours(conn, map_id, known["track_id"])
+    assert len(known_nearest) == 5
+    for neighbour, owners in zip(known_nearest["name"], known_nearest["owners"]):
+        assert neighbour in known_why and (", ".join(owners) or "—") in known_why, (neighbour, known_why)
+    assert discovered["name"] in discovered_text and "catalog discoveries" in discovered_text, discovered_text
+    assert "'s song" in discovered_text and "Unknown song" not in discovered_text

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pandas as pd
 import plotly.io as pio
 
-from tests.dashboard.conftest import APP
+from tests.dashboard.conftest import dashboard_module
 
-sys.path.insert(0, str(APP.parent))
-import mapfigure  # noqa: E402  (a module of the dashboard folder, as the app imports it)
+mapfigure = dashboard_module("mapfigure")
 
 PEOPLE = ["alice", "bob", "carol"]
 COLOURS = {"alice": "#1f77b4", "bob": "#ff7f0e", "carol": "#2ca02c", "dave": "#d62728"}
@@ -76,6 +74,16 @@ def test_a_found_song_gets_a_star_and_the_view_centres_on_it():
     assert star.name == "found" and rows[-1].tolist() == [17]
     assert np.mean(figure.layout.xaxis.range) == np.float32(target["x"])
     assert np.mean(figure.layout.yaxis.range) == np.float32(target["y"])
+
+
+def test_svg_for_a_households_map_webgl_for_a_big_one():
+    small = points([["alice"], ["bob"]] * (mapfigure.WEBGL_FROM // 2 - 1))
+    big = points([["alice"], ["bob"]] * (mapfigure.WEBGL_FROM // 2))
+    assert {t.type for t in mapfigure.build(small, PEOPLE, COLOURS)[0].data} == {"scatter"}
+    assert {t.type for t in mapfigure.build(big, PEOPLE, COLOURS)[0].data} == {"scattergl"}
+    # A filtered view of a big map (and its found song) stays WebGL: the whole map decides.
+    view, _ = mapfigure.build(big.head(10), PEOPLE, COLOURS, found=big["track_id"][0], extent=big)
+    assert {t.type for t in view.data} == {"scattergl"}
 
 
 def test_the_payload_stays_lean():

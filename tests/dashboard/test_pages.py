@@ -83,7 +83,7 @@ def test_map_shows_the_champions_complete_map(filled_db, app):
     assert at.selectbox(key="map_version").value == filled_db.champion
     assert metric(at, "Songs on the map") == f"{filled_db.champion_map_points:,}"
     spec = map_spec(at)
-    assert all(t["type"] == "scattergl" for t in spec["data"])
+    assert all(t["type"] == "scatter" for t in spec["data"])  # a household's map: SVG (test_mapfigure: WebGL when big)
     assert sum(len(numbers(t["x"])) for t in song_traces(spec)) == filled_db.champion_map_points
     # The newer, incomplete map (points at x >= 1000) is never shown.
     assert filled_db.incomplete_map_ids
@@ -292,6 +292,60 @@ def test_predict_page_with_a_known_song(filled_db, app):
     for person, chance in known["probabilities"].items():
         assert metric(at, person) == f"{chance:.0%}"
     assert known["name"] in texts(at)
+
+
+def champion_map_id(conn, version: int) -> int:
+    maps = queries.newest_maps(conn)
+    return int(maps[maps["model_version"] == version].iloc[0]["map_id"])
+
+
+def test_predict_page_shows_why_a_song_on_the_map_is_answered_so(filled_db, app):
+    known = filled_db.known_track
+    with queries.read_only(filled_db.url) as conn:
+        nearest = queries.neighbours(conn, champion_map_id(conn, filled_db.champion), known["track_id"])
+    at = app("page_predict.py")
+    at.text_input(key="predict_ref").input(known["track_id"]).run()
+    no_exception(at)
+    assert "Why" in [s.value for s in at.subheader]
+    why = at.table[0].value
+    assert len(nearest) == 5
+    assert list(why["nearest songs"]) == list(nearest["name"])
+    assert list(why["liked by"]) == [", ".join(owners) or "—" for owners in nearest["owners"]]
+
+
+def test_predict_page_answers_a_household_pick(filled_db, app):
+    with queries.read_only(filled_db.url) as conn:
+        found = queries.discoveries(conn, filled_db.champion)
+    pick = found[found["source"] == "household"].iloc[0]
+    at = app("page_predict.py")
+    at.text_input(key="predict_ref").input(pick["track_id"]).run()
+    no_exception(at)
+    assert "Unknown song" not in texts(at) and "'s song**" in texts(at)
+    assert f"Liked by {', '.join(pick['owners'])}" in texts(at)
+    assert sorted(m.label for m in at.metric) == sorted(filled_db.people)
+
+
+@pytest.mark.slow
+def test_the_command_the_predict_page_gives_answers_a_song_not_on_the_map(filled_db, app):
+    import psycopg2
+
+    from tests.conftest import run_cli
+
+    song = filled_db.known_track["track_id"]
+    with psycopg2.connect(filled_db.url) as writer, writer.cursor() as cur:  # as if it came after the map
+        cur.execute("DELETE FROM map_points WHERE track_id = %s", (song,))
+    writer.close()
+    at = app("page_predict.py")
+    at.text_input(key="predict_ref").input(song).run()
+    no_exception(at)
+    assert "not on the champion's map yet" in texts(at)
+    command = next(i.value for i in at.info if "python -m taskcode predict" in i.value).split("`")[1]
+    assert command == f"python -m taskcode predict {song}"
+    env = {"DATABASE_URL": filled_db.url, "TASKCODE_CONFIG": str(filled_db.config_path)}
+    answered = run_cli(*command.split()[3:], "--json", env=env)
+    assert answered.returncode == 0, answered.stderr
+    answer = json.loads(answered.stdout)[0]
+    assert answer["track_id"] == song and set(answer["probabilities"]) == set(filled_db.people)
 
 
 def test_predict_page_with_an_unknown_song(filled_db, app):

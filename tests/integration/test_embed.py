@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import psycopg2
 import pytest
 
 from emulator import generate
 from emulator.database import load_into_database, track_row
+from emulator.library import Library
 from taskcode import db, embed, promotion, registry, store, train
-from taskcode.config import load_settings
+from taskcode.config import Settings, load_settings
 from taskcode.errors import DataError
 from taskcode.items import SavedTrack, parse_timestamp
 from taskcode.status import status
@@ -27,11 +30,18 @@ map:
 LIBRARY = dict(people=2, tracks=150, seed=3)
 
 
+class Mapped(NamedTuple):
+    settings: Settings
+    conn: object
+    library: Library
+    version: int  # the champion's
+    map_id: int  # its first map
+
+
 @pytest.fixture
 def mapped(template_database, write_config, monkeypatch):
     """A library of 2 x 150 songs, a champion trained on it and its first map (built once, copied per test)."""
     settings_path = write_config(SMALL_MODEL)
-    first = {}
 
     def build(url):
         monkeypatch.setenv("DATABASE_URL", url)
@@ -49,8 +59,8 @@ def mapped(template_database, write_config, monkeypatch):
     conn = db.open_migrated(settings)
     with db.transaction(conn) as cur:
         cur.execute("SELECT model_version, map_id FROM maps WHERE complete")
-        first["version"], first["map_id"] = cur.fetchone()
-    yield {"settings": settings, "conn": conn, "library": generate(**LIBRARY), "first": first}
+        version, map_id = cur.fetchone()
+    yield Mapped(settings, conn, generate(**LIBRARY), version, map_id)
     conn.close()
 
 
@@ -81,29 +91,29 @@ def like_new_songs(conn, library, name, count, seed):
 
 
 def test_every_song_with_features_gets_exactly_one_point(mapped):
-    conn, library, first = mapped["conn"], mapped["library"], mapped["first"]
+    conn, library, first = mapped.conn, mapped.library, mapped.version
     with_features = {t for t, track in library.tracks.items() if track["known_by"]}
     mapped_points = points(conn)
     assert set(mapped_points) == with_features
     shared = [t for t, owners in library.owners().items() if len(owners) > 1 and t in with_features]
     assert all(len(mapped_points[t][3]) == 2 for t in shared)
-    assert status(conn)["map"] == {"version": first["version"], "points": len(with_features)}
+    assert status(conn)["map"] == {"version": first, "points": len(with_features)}
     assert {p[2] for p in mapped_points.values()} == {"fit"}
 
 
 def test_out_of_place_means_the_favourite_is_not_an_owner(mapped):
-    for _x, _y, _placed, owners, predicted, out_of_place in points(mapped["conn"]).values():
+    for _x, _y, _placed, owners, predicted, out_of_place in points(mapped.conn).values():
         assert out_of_place == (predicted not in owners)
-    assert 0 < sum(p[5] for p in points(mapped["conn"]).values()) < len(points(mapped["conn"])) / 2
+    assert 0 < sum(p[5] for p in points(mapped.conn).values()) < len(points(mapped.conn)) / 2
 
 
 def test_new_songs_are_placed_and_old_points_do_not_move(mapped):
-    settings, conn, library = mapped["settings"], mapped["conn"], mapped["library"]
+    settings, conn, library = mapped.settings, mapped.conn, mapped.library
     before = points(conn)
     new_ids = like_new_songs(conn, library, "alice", 12, seed=1) + like_new_songs(conn, library, "bob", 8, seed=2)
     result = embed.embed(settings, conn)
     after = points(conn)
-    assert result.placed == 20 and result.fitted == 0 and result.version == mapped["first"]["version"]
+    assert result.placed == 20 and result.fitted == 0 and result.version == mapped.version
     assert set(after) == set(before) | set(new_ids)
     for track_id, old in before.items():
         assert after[track_id][:2] == old[:2]  # the same coordinates, to the last bit
@@ -115,7 +125,7 @@ def test_new_songs_are_placed_and_old_points_do_not_move(mapped):
 
 
 def test_a_failed_write_leaves_the_previous_map_untouched(mapped, monkeypatch):
-    settings, conn, library = mapped["settings"], mapped["conn"], mapped["library"]
+    settings, conn, library = mapped.settings, mapped.conn, mapped.library
     before = points(conn)
     like_new_songs(conn, library, "bob", 5, seed=4)
     real = store.copy_points
@@ -134,7 +144,7 @@ def test_a_failed_write_leaves_the_previous_map_untouched(mapped, monkeypatch):
 
 
 def test_a_new_champion_gets_a_fresh_map(mapped, write_config):
-    conn, library = mapped["conn"], mapped["library"]
+    conn, library = mapped.conn, mapped.library
     like_new_songs(conn, library, "alice", 30, seed=5)
     settings = load_settings(write_config(SMALL_MODEL.replace("[16, 8]", "[24, 12]")))
     version = train.train(settings, conn, force=True).version
@@ -165,7 +175,7 @@ def test_map_without_a_champion_says_what_to_do(conn, settings):
 
 
 def test_a_rollback_brings_the_champions_own_map_back(mapped, write_config):
-    conn, first = mapped["conn"], mapped["first"]["version"]
+    conn, first = mapped.conn, mapped.version
     settings = load_settings(write_config(SMALL_MODEL.replace("[16, 8]", "[24, 12]")))
     version = train.train(settings, conn, force=True).version
     with db.transaction(conn) as cur:  # promote by hand: this test is about the map, not the gate
@@ -202,11 +212,11 @@ def assert_true_nearest_neighbours(conn, count=5):
 
 
 def test_every_point_stores_its_five_nearest_songs_in_hidden_space(mapped):
-    assert_true_nearest_neighbours(mapped["conn"])
+    assert_true_nearest_neighbours(mapped.conn)
 
 
 def test_placed_songs_get_their_neighbours_and_known_songs_see_them(mapped):
-    settings, conn, library = mapped["settings"], mapped["conn"], mapped["library"]
+    settings, conn, library = mapped.settings, mapped.conn, mapped.library
     new_ids = like_new_songs(conn, library, "alice", 15, seed=6)
     embed.embed(settings, conn)
     assert_true_nearest_neighbours(conn)

@@ -148,3 +148,22 @@ def test_a_file_that_is_no_export_is_refused_in_one_line_and_changes_nothing(thr
         assert result.returncode == 6, (kind, result.stdout, result.stderr)
         assert result.stderr.startswith("error: import: ") and result.stderr.count("\n") == 1, result.stderr
         assert (table_counts(conn), likes_of(conn, "carol")) == before
+
+
+def test_a_person_whose_songs_come_from_an_export_is_not_warned_about_every_night(three_people, caplog):
+    """Importing is a choice (no developer app, or beyond five people): the nightly sync says so
+    calmly and still gives the command that would make it sync; a person who never imported is warned."""
+    settings, conn = three_people.settings, three_people.conn
+    run_cli("import", "--user", "carol", str(three_people.exports["carol"])).check_returncode()
+    with db.transaction(conn) as cur:
+        cur.execute("DELETE FROM spotify_tokens WHERE person_id = (SELECT person_id FROM people WHERE name = 'bob')")
+    with caplog.at_level("INFO", logger="taskcode.sync"):
+        summary = sync.run(settings, conn, with_features=False)
+    carol = next(p for p in summary.people if p.name == "carol")
+    assert carol.waiting_for_authorization and carol.imported
+    report = sync.format_summary(summary)
+    command = "python -m taskcode authorize --user carol"
+    assert f"carol: liked songs from an export, not synced (to sync nightly: {command})" in report
+    assert "bob: not authorized yet (python -m taskcode authorize --user bob)" in report
+    levels = {r.getMessage().split(":")[0]: r.levelname for r in caplog.records if "authorize --user" in r.getMessage()}
+    assert levels == {"carol": "INFO", "bob": "WARNING"}

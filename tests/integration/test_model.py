@@ -58,6 +58,9 @@ METRIC_KEYS = {
     "epochs",
     "batch_size",
     "training_seconds",
+    "curve",
+    "best_epoch",
+    "importance",
 }
 
 
