@@ -37,6 +37,31 @@ st.dataframe(
     },
 )
 
+
+def show_gate_evidence(versions: pd.DataFrame) -> None:
+    """How the gate judged each version: its F1 gain, the 95% interval of the gain, the probability it is better."""
+    judged = versions[versions["gain"].notna()]
+    if judged.empty:
+        return
+    st.markdown("**The promotion gate** (a paired bootstrap of the F1 gain on each version's test songs)")
+    st.table(
+        pd.DataFrame(
+            {
+                "version": judged["version"].astype(str),
+                "judged against": judged["judged_against"],
+                "F1 gain": judged["gain"].map("{:+.3f}".format),
+                "95% interval": [
+                    f"{low:+.3f} to {high:+.3f}" for low, high in zip(judged["gain_low"], judged["gain_high"])
+                ],
+                "probability better": judged["probability_better"].map("{:.3f}".format),
+                "status": judged["status"],
+            }
+        ).set_index("version")
+    )
+
+
+show_gate_evidence(versions)
+
 chart = go.Figure()
 chart.add_trace(
     go.Scatter(

@@ -289,6 +289,8 @@ class ModelSettings:
     loss: str = setting("auto", _Choice(LOSSES))
     min_tracks_per_person: int = setting(20, _Number(low=1, integer=True))
     min_f1_gain: float = setting(0.0, _Number(low=0, high=1))
+    promotion_confidence: float = setting(0.95, _Number(low=0.5, high=1))
+    bootstrap_resamples: int = setting(2000, _Number(low=1000, integer=True))
     signals: dict[str, bool] = setting({name: True for name in SIGNALS}, _signals)
     validation_fraction: float = setting(0.15, _Number(low=0, low_open=True, high=0.5))
     test_fraction: float = setting(0.2, _Number(low=0, low_open=True, high=0.5))

@@ -1,11 +1,16 @@
 """The promotion policy: when a candidate becomes the champion, and how to undo it.
 
-A candidate must beat the champion's F1, measured again on the candidate's
-own test set (today's songs), by more than `model.min_f1_gain`. When the
-champion cannot be measured there (other people, other split fractions, an
-artifact that no longer loads), or before the first champion, the bar is
-always guessing the most common person. Winner: `champion`, the old champion
-`retired` (kept for rollback). Loser: `rejected`.
+A candidate is judged on its own test set (today's songs) against the
+champion measured again on the same songs. A higher F1 alone is not enough:
+retrains on unchanged data differ by a few hundredths from the seed alone, so
+a paired bootstrap of the F1 difference must find the candidate better with
+probability at least `model.promotion_confidence`, and the difference must
+exceed `model.min_f1_gain`. When the champion cannot be measured there (other
+people, other split fractions, an artifact that no longer loads), or before
+the first champion, the bar is always guessing the training split's most
+common person, with the same test. Winner: `champion`, the old champion
+`retired` (kept for rollback). Loser: `rejected`. Ties and noise keep the
+champion, and so keep its map.
 
 Where versions and the champion are stored is `taskcode.registry`'s business;
 this module decides, then writes the verdict through it in one transaction.
@@ -15,11 +20,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from taskcode import dataset, registry
+from taskcode.bootstrap import Comparison, compare
 from taskcode.config import Settings
 from taskcode.db import transaction
 from taskcode.errors import TaskcodeError
@@ -44,9 +51,10 @@ class Decision:
     reference_f1: float
     min_gain: float
     text: str
+    evidence: dict = field(default_factory=dict)  # the numbers behind `text`, as stored in the registry
 
     def as_dict(self) -> dict:
-        return {"version": self.version, "promoted": self.promoted, "decision": self.text}
+        return {"version": self.version, "promoted": self.promoted, "decision": self.text, "evidence": self.evidence}
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,7 @@ class Rollback:
 
 
 def evaluate_and_promote(settings: Settings, conn, version: int) -> Decision:
-    """The gate: promote the candidate only if it beats the champion on today's songs."""
+    """The gate: promote the candidate only if it is better than the champion on today's songs."""
     candidate = registry.get_version(conn, version)
     if candidate.status != "candidate":
         raise TaskcodeError(
@@ -74,30 +82,61 @@ def evaluate_and_promote(settings: Settings, conn, version: int) -> Decision:
 
 def _judge(settings: Settings, conn, candidate: Version, current: Version | None) -> Decision:
     """The verdict and its one-line reason; nothing is written yet."""
-    min_gain = settings.model.min_f1_gain
-    challenger_f1 = float(candidate.metrics["f1"])
-    reference, reference_f1, note = _reference(conn, candidate, current)
-    promoted = challenger_f1 > reference_f1 + min_gain
-    verdict = "promoted" if promoted else "rejected"
-    comparison = ">" if promoted else "<="
-    gain = f" + {min_gain:.3f}" if min_gain else ""
-    text = (
-        f"{note}{verdict}: F1 {challenger_f1:.3f} {comparison} {reference}'s "
-        f"{reference_f1:.3f}{gain} on version {candidate.version}'s test set"
+    test = _test_frame(conn, candidate)
+    if test is None or len(test) == 0:
+        text = f"rejected: version {candidate.version}'s test songs have no features any more, so it cannot be measured"
+        return Decision(candidate.version, False, float("nan"), "nothing", float("nan"), 0.0, text)
+    people = list(candidate.people)
+    y_true = test["person"].map({name: i for i, name in enumerate(people)}).to_numpy()
+    challenger = _guesses(registry.load_model(conn, candidate.version), test)
+    reference, reference_guesses, note = _reference(conn, candidate, current, test, y_true)
+    model = settings.model
+    result = compare(
+        y_true, challenger, reference_guesses, len(people), resamples=model.bootstrap_resamples, seed=model.seed
     )
-    return Decision(candidate.version, promoted, challenger_f1, reference, reference_f1, min_gain, text)
+    challenger_f1, reference_f1 = (macro_f1(people, y_true, guesses) for guesses in (challenger, reference_guesses))
+    sure = result.probability >= model.promotion_confidence
+    promoted = sure and result.difference > model.min_f1_gain
+    text = note + _sentence(candidate.version, promoted, challenger_f1, reference, reference_f1, result, model)
+    evidence = {
+        "reference": reference,
+        "reference_f1": reference_f1,
+        "challenger_f1": challenger_f1,
+        **result.as_dict(),
+        "confidence": model.promotion_confidence,
+        "min_gain": model.min_f1_gain,
+    }
+    return Decision(
+        candidate.version, promoted, challenger_f1, reference, reference_f1, model.min_f1_gain, text, evidence
+    )
 
 
-def _reference(conn, candidate: Version, current: Version | None) -> tuple[str, float, str]:
-    """(what the candidate must beat, its F1, a note on why the champion could not be the bar)."""
+def _sentence(version, promoted, challenger_f1, reference, reference_f1, result: Comparison, model) -> str:
+    """E.g. "promoted: F1 0.972 vs champion version 3's 0.960 on version 4's test set: +0.012
+    (95% interval +0.004 to +0.020), better with probability 0.990 >= 0.95"."""
+    gain = f" + {model.min_f1_gain:.3f}" if model.min_f1_gain else ""
+    sure = result.probability >= model.promotion_confidence
+    text = (
+        f"{'promoted' if promoted else 'rejected'}: F1 {challenger_f1:.3f} vs {reference}'s {reference_f1:.3f}{gain} "
+        f"on version {version}'s test set: {result.difference:+.3f} (95% interval {result.low:+.3f} to "
+        f"{result.high:+.3f}), better with probability {result.probability:.3f} "
+        f"{'>=' if sure else '<'} {model.promotion_confidence:g}"
+    )
+    if sure and not promoted:
+        text += f", but the gain is not above model.min_f1_gain {model.min_f1_gain:g}"
+    return text
+
+
+def _reference(conn, candidate: Version, current: Version | None, test: pd.DataFrame, y_true: np.ndarray):
+    """(what the candidate must beat, its guesses on the test songs, a note on why the champion is not the bar)."""
     if current is None:
-        return MAJORITY, float(candidate.metrics["majority_f1"]), ""
+        return MAJORITY, _majority_guesses(candidate, y_true), ""
     reference = f"champion version {current.version}"
-    reference_f1, why_not = _measure_on_test_set(conn, current, candidate)
-    if reference_f1 is not None:
-        return reference, reference_f1, ""
+    guesses, why_not = _champion_guesses(conn, current, candidate, test)
+    if guesses is not None:
+        return reference, guesses, ""
     note = f"{reference} {why_not}, so the challenger competes against {MAJORITY}; "
-    return MAJORITY, float(candidate.metrics["majority_f1"]), note
+    return MAJORITY, _majority_guesses(candidate, y_true), note
 
 
 def _store(conn, decision: Decision, measured_against: int | None) -> None:
@@ -116,10 +155,10 @@ def _store(conn, decision: Decision, measured_against: int | None) -> None:
             raise TaskcodeError(f"model version {version} was evaluated by another run meanwhile")
         if decision.promoted:
             registry.move_champion(cur, version, now_champion)
-            registry.record_decision(cur, version, decision.text, replaces=now_champion)
+            registry.record_decision(cur, version, decision.text, evidence=decision.evidence, replaces=now_champion)
         else:
             registry.reject(cur, version)
-            registry.record_decision(cur, version, decision.text)
+            registry.record_decision(cur, version, decision.text, evidence=decision.evidence)
 
 
 def rollback(conn) -> Rollback:
@@ -145,11 +184,15 @@ def rollback(conn) -> Rollback:
     return Rollback(retired=current, champion=previous)
 
 
-# -- measuring the champion on the challenger's songs ------------------------------------
+# -- the guesses of the champion and of the baseline on the challenger's songs -----------------
 
 
-def _measure_on_test_set(conn, current: Version, candidate: Version) -> tuple[float | None, str]:
-    """The champion's macro-F1 on the candidate's test set, or (None, why it cannot)."""
+def _guesses(model, test: pd.DataFrame) -> np.ndarray:
+    return probabilities(model, test).argmax(axis=1)
+
+
+def _champion_guesses(conn, current: Version, candidate: Version, test: pd.DataFrame) -> tuple[np.ndarray | None, str]:
+    """The champion's guesses on the candidate's test songs, or (None, why it cannot guess them)."""
     if list(current.people) != list(candidate.people):
         return None, (
             f"was trained for {', '.join(current.people)}, today's people are "
@@ -160,18 +203,27 @@ def _measure_on_test_set(conn, current: Version, candidate: Version) -> tuple[fl
             "was trained with other split fractions (model.test_fraction / validation_fraction), "
             "so today's test set holds songs it learned from"
         )
-    test = _test_frame(conn, candidate)
-    if test is None or len(test) == 0:
-        return None, "cannot be measured: the test songs have no features any more"
     try:
-        model = registry.load_model(conn, current.version)
-        proba = probabilities(model, test)
+        return _guesses(registry.load_model(conn, current.version), test), ""
     except Exception as exc:  # an old artifact that no longer loads must not block the night
         log.warning("cannot use champion version %s: %s", current.version, exc)
         first_line = (str(exc).strip().splitlines() or [""])[0]
         return None, f"could not be loaded or run ({type(exc).__name__}: {first_line})"
-    y_true = test["person"].map({name: i for i, name in enumerate(candidate.people)}).to_numpy()
-    return macro_f1(candidate.people, y_true, proba.argmax(axis=1)), ""
+
+
+def _majority_guesses(candidate: Version, y_true: np.ndarray) -> np.ndarray:
+    """Always the training split's most common person.
+
+    That person is not stored, but the F1 of guessing them is
+    (`majority_f1`, on these very songs): the constant guess that scores it is
+    theirs, or one indistinguishable from it on this test set.
+    """
+    people = list(candidate.people)
+    constants = [np.full_like(y_true, index) for index in range(len(people))]
+    stored = candidate.metrics.get("majority_f1")
+    if stored is None:
+        return constants[int(np.bincount(y_true, minlength=len(people)).argmax())]
+    return min(constants, key=lambda guesses: abs(macro_f1(people, y_true, guesses) - stored))
 
 
 def _split_of(version: Version) -> tuple:

@@ -210,7 +210,9 @@ def model_versions(conn) -> pd.DataFrame:
     """Every version, oldest first, with its headline metrics.
 
     `promoted` is true for versions that served as champion (the current
-    champion, and retired ones that an even better version replaced).
+    champion, and retired ones that an even better version replaced). The
+    gate's evidence: `gain` over what it was `judged_against`, its 95%
+    interval (`gain_low`, `gain_high`) and `probability_better`.
     """
     return _frame(
         conn,
@@ -220,7 +222,12 @@ def model_versions(conn) -> pd.DataFrame:
                   (metrics->>'accuracy')::float AS accuracy,
                   (metrics->>'majority_f1')::float AS majority_f1,
                   decision, training_seconds,
-                  status IN ('champion', 'retired') AS promoted
+                  status IN ('champion', 'retired') AS promoted,
+                  evidence->>'reference' AS judged_against,
+                  (evidence->>'difference')::float AS gain,
+                  (evidence->>'low')::float AS gain_low,
+                  (evidence->>'high')::float AS gain_high,
+                  (evidence->>'probability')::float AS probability_better
              FROM model_versions
             ORDER BY version""",
     )

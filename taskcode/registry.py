@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 REGISTRY_LOCK = 73014  # pg_advisory_xact_lock key: one champion move at a time
 _COLUMNS = (
     "version, status, created_at, people, config, data_fingerprint, metrics, baselines, "
-    "decision, training_seconds, replaces"
+    "decision, training_seconds, replaces, evidence"
 )
 
 
@@ -50,6 +50,7 @@ class Version:
     decision: str | None
     training_seconds: float | None
     replaces: int | None
+    evidence: dict | None = None  # the gate's numbers behind `decision` (taskcode.promotion)
 
     @property
     def f1(self) -> float | None:
@@ -60,10 +61,8 @@ class Version:
 
 
 def _version(row) -> Version:
-    (version, status, created_at, people, config, fingerprint, metrics, baselines, decision, seconds, replaces) = row
-    return Version(
-        version, status, created_at, tuple(people), config, fingerprint, metrics, baselines, decision, seconds, replaces
-    )
+    (version, status, created_at, people, *rest) = row
+    return Version(version, status, created_at, tuple(people), *rest)
 
 
 def _no_such_version(version: int) -> TaskcodeError:
@@ -195,11 +194,12 @@ def reject(cur, version: int) -> None:
     cur.execute("UPDATE model_versions SET status = 'rejected' WHERE version = %s", (version,))
 
 
-def record_decision(cur, version: int, text: str, *, replaces: int | None = None) -> None:
-    """The gate's verdict and, for a promotion, the champion it replaced (rollback's chain)."""
+def record_decision(cur, version: int, text: str, *, evidence: dict | None = None, replaces: int | None = None) -> None:
+    """The gate's verdict, its numbers and, for a promotion, the champion it replaced (rollback's chain)."""
     cur.execute(
-        "UPDATE model_versions SET decision = %s, replaces = coalesce(%s, replaces) WHERE version = %s",
-        (text, replaces, version),
+        """UPDATE model_versions SET decision = %s, evidence = %s, replaces = coalesce(%s, replaces)
+            WHERE version = %s""",
+        (text, json.dumps(evidence) if evidence is not None else None, replaces, version),
     )
 
 
@@ -220,23 +220,38 @@ def format_versions(versions: Sequence[Version]) -> str:
     LogReg is the logistic regression on the network's own inputs, audio an
     MLP on the audio features alone. The decision matters to read the F1 column: a challenger is judged against
     the champion measured again on the challenger's test set, so a rejected
-    version may show a higher F1 than the champion's (older) own.
+    version may show a higher F1 than the champion's (older) own. Gain, its
+    95% interval and P (the probability that the version is better) are the
+    gate's paired bootstrap on those songs.
     """
     if not versions:
         return "no model versions yet; run: python -m taskcode train"
-    lines = [f"{'version':>7}  {'status':9}  {'F1':>5}  {'LogReg':>6}  {'audio':>6}  {'created':16}  people"]
+    lines = [
+        f"{'version':>7}  {'status':9}  {'F1':>5}  {'LogReg':>6}  {'audio':>6}  {'gain':>6}  {'95% interval':14}  "
+        f"{'P':>5}  {'created':16}  people"
+    ]
     for v in versions:
         f1 = _score(v.f1)
         logreg, audio = (
             _score(v.baselines.get(name, {}).get("f1")) for name in ("logistic_regression", "audio_only_mlp")
         )
+        gain, interval, probability = _evidence(v.evidence or {})
         created = v.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
         lines.append(
-            f"{v.version:>7}  {v.status:9}  {f1:>5}  {logreg:>6}  {audio:>6}  {created:16}  {', '.join(v.people)}"
+            f"{v.version:>7}  {v.status:9}  {f1:>5}  {logreg:>6}  {audio:>6}  {gain:>6}  {interval:14}  "
+            f"{probability:>5}  {created:16}  {', '.join(v.people)}"
         )
         if v.decision:
             lines.append(f"{'':7}  {v.decision}")
     return "\n".join(lines)
+
+
+def _evidence(evidence: dict) -> tuple[str, str, str]:
+    """(gain, 95% interval, probability) as `model list` prints them; "-" for a version not judged so."""
+    if evidence.get("difference") is None:
+        return "-", "-", "-"
+    interval = f"{evidence['low']:+.3f}..{evidence['high']:+.3f}"
+    return f"{evidence['difference']:+.3f}", interval, f"{evidence['probability']:.3f}"
 
 
 def _score(value: float | None) -> str:

@@ -264,6 +264,8 @@ def test_the_map_is_drawn_in_chromium_with_the_song_count(filled_db, tmp_path):
                     page.wait_for_function(IDLE, timeout=60_000)
                     if path == "model":
                         learning = page.wait_for_function(LEARNING_CHARTS, timeout=60_000).json_value()
+                        # The promotion gate's evidence, as a reader sees it.
+                        gate = page.locator('[data-testid="stTable"]', has_text="95% interval").inner_text()
                     screenshot(page, f"dashboard-{path}")
                 # "Whose song is it?": a song on the map, with its nearest songs; a discovered song.
                 known = filled_db.known_track
@@ -287,6 +289,8 @@ def test_the_map_is_drawn_in_chromium_with_the_song_count(filled_db, tmp_path):
     assert (OUTPUT / "map.png").stat().st_size > 10_000
     assert after_filter == {name: f"{value:,}" for name, value in filtered.items()}
     assert why_rows == 5
+    assert "probability better" in gate and "the majority-class baseline" in gate
+    assert f"champion version {filled_db.other_version}" in gate and " to +" in gate
     picked_id = points.loc[((points["x"] - first_xy[0]) ** 2 + (points["y"] - first_xy[1]) ** 2).idxmin(), "track_id"]
     with queries.read_only(filled_db.url) as conn:
         nearest = queries.neighbours(conn, map_id, picked_id)

@@ -36,6 +36,14 @@ model:
   hidden_layers: [1]
   epochs: 1
 """
+# Clearly better than WEAK, for tests that need a promotion over it: the gate asks for evidence, not luck.
+BETTER = """
+model:
+  hidden_layers: [16, 8]
+  epochs: 30
+  patience: 3
+  min_tracks_per_person: 10
+"""
 METRIC_KEYS = {
     "f1",
     "f1_per_person",
@@ -134,10 +142,10 @@ def test_first_model_is_promoted_a_weak_one_rejected_and_unchanged_data_skipped(
 def test_rollback_walks_back_one_promotion_at_a_time(conn, write_config):
     load_into_database(conn, generate(people=2, tracks=300, seed=11))
     weak_settings = _settings(write_config, WEAK + "  min_tracks_per_person: 10\n")
-    quick_settings = _settings(write_config, QUICK)
+    better_settings = _settings(write_config, BETTER)
 
     versions = []
-    for settings in (weak_settings, quick_settings):
+    for settings in (weak_settings, better_settings):
         result = train.train(settings, conn, force=True)
         assert promotion.evaluate_and_promote(settings, conn, result.version).promoted
         versions.append(result.version)
@@ -329,32 +337,23 @@ features:
 # -- the registry's guarantees -----------------------------------------------------------------
 
 
-def _champion_and_candidate(conn, settings, f1=1.0, model_config=None):
-    """A promoted version and a fresh candidate (the same network, with the given F1)."""
-    first = train.train(settings, conn)
-    promotion.evaluate_and_promote(settings, conn, first.version)
-    model = registry.load_model(conn, first.version)
-    test_set, config = _rows(conn, "SELECT test_set, config FROM model_versions WHERE version = %s", (first.version,))[
-        0
-    ]
-    config["model"].update(model_config or {})
-    candidate = registry.register(
-        conn,
-        model,
-        people=["alice", "bob"],
-        config=config,
-        fingerprint="another night",
-        metrics={**first.metrics, "f1": f1},
-        baselines=first.baselines,
-        test_set=test_set,
-    )
-    return first.version, candidate
+def _champion_and_candidate(conn, write_config, candidate_config=""):
+    """A weak promoted version and a genuinely better candidate trained on the same songs.
+
+    The gate scores both again on the candidate's test songs, so the candidate
+    must really be better: a copy with a faked F1 would tie.
+    """
+    weak = _settings(write_config, WEAK + "  min_tracks_per_person: 10\n")
+    first = train.train(weak, conn)
+    assert promotion.evaluate_and_promote(weak, conn, first.version).promoted
+    candidate = train.train(_settings(write_config, BETTER + candidate_config), conn, force=True)
+    return first.version, candidate.version
 
 
 def test_a_failure_inside_promotion_leaves_the_old_champion(conn, write_config, monkeypatch):
     settings = _settings(write_config, QUICK)
     load_into_database(conn, generate(people=2, tracks=200, seed=12))
-    old, candidate = _champion_and_candidate(conn, settings)
+    old, candidate = _champion_and_candidate(conn, write_config)
 
     def broken_decision(cur, version, text, **kwargs):  # after the champion moved, before the commit
         raise RuntimeError("the database went away mid-promotion")
@@ -375,9 +374,8 @@ def test_a_failure_inside_promotion_leaves_the_old_champion(conn, write_config, 
 
 
 def test_min_f1_gain_is_part_of_the_gate(conn, write_config):
-    settings = _settings(write_config, QUICK)
     load_into_database(conn, generate(people=2, tracks=200, seed=12))
-    old, candidate = _champion_and_candidate(conn, settings)
+    old, candidate = _champion_and_candidate(conn, write_config)
     demanding = _settings(write_config, QUICK + "  min_f1_gain: 1.0\n")
     decision = promotion.evaluate_and_promote(demanding, conn, candidate)
     assert not decision.promoted and "+ 1.000" in decision.text
@@ -387,7 +385,7 @@ def test_min_f1_gain_is_part_of_the_gate(conn, write_config):
 def test_a_champion_trained_on_another_split_is_not_measured_on_songs_it_learned(conn, write_config):
     settings = _settings(write_config, QUICK)
     load_into_database(conn, generate(people=2, tracks=200, seed=12))
-    old, candidate = _champion_and_candidate(conn, settings, f1=0.6, model_config={"test_fraction": 0.3})
+    old, candidate = _champion_and_candidate(conn, write_config, "  test_fraction: 0.3\n")
     decision = promotion.evaluate_and_promote(settings, conn, candidate)
     assert "other split fractions" in decision.text
     assert decision.reference == "the majority-class baseline" and decision.promoted

@@ -163,3 +163,17 @@ def test_explicit_env_wins_over_process_environment(write_config, monkeypatch):
     assert settings.database.url == "postgresql://airflow/db"
     assert settings.spotify.client_id == "app"
     assert load_settings(path).database.url == "postgresql://process/db"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("model:\n  promotion_confidence: 0.4\n", "'model.promotion_confidence' must be >= 0.5 and <= 1"),
+        ("model:\n  bootstrap_resamples: 999\n", "'model.bootstrap_resamples' must be >= 1000"),
+        ("model:\n  bootstrap_resamples: 1500.5\n", "'model.bootstrap_resamples' must be an integer"),
+    ],
+)
+def test_the_gate_asks_for_confidence_and_enough_resamples(write_config, text, expected):
+    assert (defaults()["model"]["promotion_confidence"], defaults()["model"]["bootstrap_resamples"]) == (0.95, 2000)
+    with pytest.raises(ConfigError, match=expected):
+        load_settings(write_config(text))
