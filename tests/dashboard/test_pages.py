@@ -239,6 +239,15 @@ def test_model_page(filled_db, app):
     comparison = at.dataframe[-1].value
     assert {"logistic regression", "sklearn mlp"} <= set(comparison["model"])
     assert "Is the neural network worth it?" in texts(at)
+    # Always guessing one person: its accuracy is that person's share of the test songs.
+    with queries.read_only(filled_db.url) as conn:
+        metrics = queries.model_version(conn, filled_db.champion)["metrics"]
+    per_person = np.asarray(metrics["confusion"]["matrix"]).sum(axis=1)
+    guessed = [
+        n for n in per_person if abs(2 * n / (n + per_person.sum()) / len(per_person) - metrics["majority_f1"]) < 1e-3
+    ]
+    majority = comparison.set_index("model").loc["always guess the biggest library"]
+    assert guessed and majority["accuracy"] == pytest.approx(guessed[0] / per_person.sum(), abs=1e-3)
 
     at.selectbox(key="model_version").select(filled_db.other_version).run()
     no_exception(at)
