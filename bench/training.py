@@ -2,10 +2,10 @@
 
     .venv/bin/python bench/training.py
 
-In one run, each training in its own process (TensorFlow's import is not
-counted: the clock starts at `train.train`; the time covers loading the data,
-fitting the Keras MLP with early stopping, the baselines, storing the version
-and the gate):
+In one run, each training in its own process (the clock starts at
+`train.train`, so it covers importing TensorFlow, which `train.fit` does,
+loading the data, fitting the Keras MLP with early stopping, the baselines,
+storing the version and the gate):
 
 - the class (20 people x 5,000 likes, every signal on; its first night, see
   `classroom.py`), against its goal of 60 s;
