@@ -78,23 +78,23 @@ def measure(ctx: Context) -> list[Row]:
 
 
 def _demo_database(ctx: Context) -> str:
-    """A database holding the demo's library, as a first night would leave it."""
+    """A database holding the demo's library, as a first night would leave it; its name."""
     import psycopg2
 
     from emulator import generate
     from emulator.database import load_into_database
 
-    url = ctx.database("bench_train_demo")
-    conn = psycopg2.connect(url)
+    name = "bench_train_demo"
+    conn = psycopg2.connect(ctx.database(name))
     try:
         load_into_database(conn, generate(**DEMO_LIBRARY))
     finally:
         conn.close()
-    return url
+    return name
 
 
 def _train_small(ctx: Context, source: str, name: str, config: str):
-    """Train (and gate) on a copy of `source` with `config`; the run and the registry's version."""
+    """Train (and gate) on a copy of database `source` with `config`; the run and the registry's version."""
     import psycopg2
 
     from taskcode import registry
