@@ -17,7 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from emulator.shapes import popularity
-from emulator.taste import DEFAULT_SEPARATION, LATENT_DIMS, random_ids, taste_centres, tracks_from_latent
+from emulator.taste import (
+    DEFAULT_SEPARATION,
+    LATENT_DIMS,
+    artist_number,
+    random_ids,
+    taste_centres,
+    tracks_from_latent,
+)
 from taskcode.catalog import CATALOG_COLUMNS
 from taskcode.errors import DataError
 
@@ -137,16 +144,36 @@ class Library:
         return len(self.likes) != before
 
     def new_track(self, name: str, rng: np.random.Generator | None = None) -> dict:
-        """A fresh song drawn from a person's taste (for 'new likes tonight' tests)."""
+        """A fresh song drawn from a person's taste, by artists they already like (as their
+        liked songs are): 'new likes tonight' keep the artist structure the model learns from."""
         index = [p.name for p in self.people].index(name)
         rng = rng or np.random.default_rng(self.seed + len(self.tracks))
         centres = taste_centres(len(self.people), DEFAULT_SEPARATION, np.random.default_rng(self.seed))
         latent = centres[index] + rng.standard_normal(LATENT_DIMS)
-        track = tracks_from_latent(latent[None, :], rng, serial_start=len(self.tracks) + 1)[0]
+        numbers = self._artists_for_new_song(name, rng)
+        track = tracks_from_latent(latent[None, :], rng, len(self.tracks) + 1, artist_numbers=numbers)[0]
         while track["id"] in self.tracks:  # astronomically unlikely, but ids must stay unique
             track["id"] = random_ids(rng, 1)[0]
         self.tracks[track["id"]] = track
         return track
+
+    def _artists_for_new_song(self, name: str, rng: np.random.Generator) -> np.ndarray | None:
+        """(1, 3) artist numbers: the main artist of one of the person's liked songs, featured
+        artists from all of theirs; None (random artists) when none of theirs is a sample artist."""
+        songs = [
+            numbers
+            for like in self.likes_of(name)
+            if (
+                numbers := [
+                    n for a in self.tracks[like.track_id].get("artists", []) if (n := artist_number(a)) is not None
+                ]
+            )
+        ]
+        if not songs:
+            return None
+        scene = [n for numbers in songs for n in numbers]
+        main = songs[rng.integers(len(songs))][0]
+        return np.array([[main, *(scene[i] for i in rng.integers(len(scene), size=2))]])
 
     # -- the catalog file -------------------------------------------------------
 

@@ -218,6 +218,14 @@ def random_ids(rng: np.random.Generator, count: int) -> np.ndarray:
     return np.array(["".join(row) for row in chars])
 
 
+def artist_number(artist: dict) -> int | None:
+    """The number of a sample artist ("Synthetic Artist N" with its stable id); None for any other."""
+    prefix, _, number = str(artist.get("name", "")).rpartition(" ")
+    if prefix != "Synthetic Artist" or not number.isdigit():
+        return None
+    return int(number) if artist.get("id") == stable_id("artist", int(number)) else None
+
+
 def stable_id(kind: str, number: int) -> str:
     """The same artist or album always gets the same 22-character id."""
     value = int.from_bytes(hashlib.blake2b(f"{kind}:{number}".encode(), digest_size=16).digest(), "big")

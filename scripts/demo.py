@@ -28,7 +28,7 @@ sys.path.insert(0, str(PROJECT))  # the checkout itself: development tools that 
 from airflow_dev import local_environment  # noqa: E402 - beside this script
 
 from emulator import Emulator, Library, generate  # noqa: E402
-from taskcode import db  # noqa: E402
+from taskcode import db, registry  # noqa: E402
 from taskcode.authorize import authorize  # noqa: E402
 from taskcode.cli import main as taskcode_cli  # noqa: E402
 from taskcode.config import load_settings  # noqa: E402
@@ -124,8 +124,26 @@ def _run_dag(env: dict, log_path: Path) -> int:
     result = json.loads(result_lines[-1].split(" ", 1)[1])
     for task, state, value in result["tasks"]:
         print(f"  {task:<22} {state:<9} {_short(value)}")
+        if task == "evaluate_and_promote":
+            print(f"  {artists_line(load_settings())}")
     print(f"demo: DAG run {result['state']} (Airflow log: {log_path})")
     return 0 if result["state"] == "success" else 1
+
+
+def artists_line(settings) -> str:
+    """What artists add: the champion's F1 beside its audio-only baseline's, as the registry stored them."""
+    with db.connection(settings) as conn:
+        champion = registry.champion(conn)
+    if champion is None:
+        return "artists add: no champion yet"
+    audio = champion.baselines.get("audio_only_mlp")
+    if audio is None:
+        return f"artists add: version {champion.version} has no audio-only baseline (model.signals)"
+    f1, audio_f1 = champion.metrics["f1"], audio["f1"]
+    return (
+        f"artists add: keras MLP {f1:.3f} vs audio-only MLP {audio_f1:.3f} ({f1 - audio_f1:+.3f}), "
+        f"champion version {champion.version}"
+    )
 
 
 def _short(value) -> str:

@@ -195,6 +195,35 @@ def _input_column(name: str, frame: pd.DataFrame, leave_out: bool) -> np.ndarray
     return frame[name].to_numpy(dtype="float32").reshape(-1, 1)
 
 
+def repeated_batches(model, frame: pd.DataFrame, targets: np.ndarray, batch_size: int):
+    """`frame`'s inputs and targets in fixed batches, repeated without end (validation data).
+
+    Fed arrays, Keras opens a new tf.data iterator twice an epoch, which costs
+    more than this small network's validation step; fed this (with
+    `validation_steps`), it keeps one and reads the same batches every epoch.
+    """
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices((model_inputs(model, frame), targets)).batch(batch_size).repeat()
+
+
+def outputs_of(model, frame: pd.DataFrame, leave_out: bool = False, chunk: int = 16384) -> np.ndarray:
+    """The model's outputs for `frame`, called eagerly a chunk at a time.
+
+    For the preprocessing encoders of the baselines: `predict` would trace a
+    function and open a tf.data iterator for each new encoder, which costs far
+    more than running these few layers; the numbers are the same.
+    """
+    import tensorflow as tf
+
+    inputs = {name: tf.convert_to_tensor(column) for name, column in model_inputs(model, frame, leave_out).items()}
+    parts = [
+        np.asarray(model({name: column[start : start + chunk] for name, column in inputs.items()}, training=False))
+        for start in range(0, len(frame), chunk)
+    ]
+    return np.concatenate(parts) if parts else np.zeros((0, model.outputs[0].shape[-1]), "float32")
+
+
 def probabilities(model, frame: pd.DataFrame) -> np.ndarray:
     """One probability per person (columns in the model's people order)."""
     if len(frame) == 0:

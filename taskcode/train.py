@@ -23,7 +23,7 @@ import pandas as pd
 from taskcode import dataset, importance, registry
 from taskcode.config import Settings
 from taskcode.metrics import classification_metrics, majority_f1
-from taskcode.model import build_model, model_inputs, preprocessing, probabilities
+from taskcode.model import build_model, model_inputs, outputs_of, preprocessing, probabilities, repeated_batches
 from taskcode.runs import recorded
 from taskcode.schema import BY_NAME
 
@@ -122,10 +122,13 @@ def fit(settings: Settings, data: dataset.Dataset):
     history = model.fit(
         model_inputs(model, train_part, leave_out=True),
         _targets(train_part, len(data.people)),
-        validation_data=(model_inputs(model, validation), _targets(validation, len(data.people))),
+        validation_data=repeated_batches(model, validation, _targets(validation, len(data.people)), batch_size),
         epochs=settings.model.epochs,
         batch_size=batch_size,
         callbacks=[stop],
+        # Known step counts let Keras keep its tf.data iterators instead of opening two an epoch.
+        steps_per_epoch=math.ceil(len(train_part) / batch_size),
+        validation_steps=math.ceil(len(validation) / batch_size),
         shuffle=True,
         verbose=0,
     )
@@ -215,8 +218,7 @@ def fit_baselines(settings: Settings, data: dataset.Dataset, model) -> dict:
 
 def _encoded(encoder, train_part: pd.DataFrame, test: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """The preprocessed inputs of the training songs (own likes left out) and the test songs."""
-    x_train = encoder.predict(model_inputs(encoder, train_part, leave_out=True), verbose=0, batch_size=1024)
-    return x_train, encoder.predict(model_inputs(encoder, test), verbose=0, batch_size=1024)
+    return outputs_of(encoder, train_part, leave_out=True), outputs_of(encoder, test)
 
 
 def _sklearn_mlp(settings: Settings):

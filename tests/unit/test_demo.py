@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -30,3 +31,22 @@ def test_a_night_that_cannot_reach_the_database_is_not_used_up(tmp_path):
     assert message.startswith("error: cannot connect to PostgreSQL at 127.0.0.1:1/nothing")
     assert "next night" not in second.stdout
     assert library.read_bytes() == written  # tonight's new likes wait for a night that runs
+
+
+def test_the_decision_is_followed_by_what_artists_add(settings, conn, monkeypatch):
+    """The line after the gate's: the champion's F1 beside its audio-only baseline's, from the registry."""
+    monkeypatch.syspath_prepend(str(PROJECT_ROOT / "scripts"))
+    import demo
+
+    assert demo.artists_line(settings) == "artists add: no champion yet"
+    with conn.cursor() as cur:
+        cur.execute(
+            """INSERT INTO model_versions (status, people, config, data_fingerprint, metrics, baselines, artifact)
+               VALUES ('champion', '{alice,bob}', '{}', 'f', %s, %s, '\\x00') RETURNING version""",
+            (json.dumps({"f1": 0.9722}), json.dumps({"audio_only_mlp": {"f1": 0.7633}, "sklearn_mlp": {"f1": 0.95}})),
+        )
+        version = cur.fetchone()[0]
+    conn.commit()
+    assert demo.artists_line(settings) == (
+        f"artists add: keras MLP 0.972 vs audio-only MLP 0.763 (+0.209), champion version {version}"
+    )

@@ -127,3 +127,22 @@ def test_cli_says_in_one_line_when_it_cannot_write(tmp_path):
     result = run_cli("sample-library", "--people", "2", "--tracks", "10", "-o", str(missing))
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert result.stderr.strip() == f"error: sample-library: cannot write {missing}: No such file or directory"
+
+
+def test_new_likes_follow_the_persons_artists():
+    """A new song is by artists the person already likes, mostly by their own (the main artists of
+    songs only they like, as in the sample library), the same for the same seed."""
+    library = generate(people=2, tracks=200, seed=3)
+    owners = library.owners()
+    liked = {a["id"] for like in library.likes_of("alice") for a in library.tracks[like.track_id]["artists"]}
+    own = {
+        name: {library.tracks[t]["artists"][0]["id"] for t, who in owners.items() if who == {name}}
+        for name in ("alice", "bob")
+    }
+    new = [library.new_track("alice") for _ in range(60)]
+    main = [track["artists"][0]["id"] for track in new]
+    assert all({a["id"] for a in track["artists"]} <= liked for track in new)
+    assert sum(artist in own["alice"] for artist in main) >= 0.7 * len(main)
+    assert sum(artist in own["bob"] for artist in main) <= 0.3 * len(main)
+    again = generate(people=2, tracks=200, seed=3)
+    assert [again.new_track("alice") for _ in range(60)] == new
