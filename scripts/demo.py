@@ -125,6 +125,8 @@ def _run_dag(env: dict, log_path: Path) -> int:
     for task, state, value in result["tasks"]:
         print(f"  {task:<22} {state:<9} {_short(value)}")
         if task == "evaluate_and_promote":
+            if isinstance(value, dict) and value.get("decision"):  # whole: it carries the gate's interval
+                print(f"  decision: {value['decision']}")
             print(f"  {artists_line(load_settings())}")
     print(f"demo: DAG run {result['state']} (Airflow log: {log_path})")
     return 0 if result["state"] == "success" else 1
