@@ -118,12 +118,14 @@ def remove_like(emu: Emulator, call: Call, data: dict) -> dict:
 
 
 def playlists(emu: Emulator, call: Call, data: dict) -> dict:
-    """?person=NAME for one person; else everyone's."""
+    """?person=NAME for one person's library, ?id=ID for one playlist (deleted or not); else everyone's."""
+    if "id" in call.query:
+        return emu.playlist(call.query["id"])
     return emu.playlists_of(call.query.get("person"))
 
 
 def delete_playlist(emu: Emulator, call: Call, data: dict) -> dict:
-    """{"id": PLAYLIST_ID}: as if its owner deleted it in Spotify."""
+    """{"id": PLAYLIST_ID}: as if its owner deleted it in Spotify's app (it leaves their library)."""
     (playlist_id,) = _fields(data, "id")
     return {"deleted": emu.delete_playlist(playlist_id)}
 

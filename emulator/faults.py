@@ -28,6 +28,7 @@ ENDPOINTS = (
     "playlist_items",
     "replace_playlist_items",
     "add_playlist_items",
+    "library_contains",
 )
 
 

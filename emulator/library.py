@@ -56,7 +56,7 @@ class Playlist:
     public: bool
     items: list[list[str]] = field(default_factory=list)  # [added_at, track id], in order
     snapshot: int = 1
-    deleted: bool = False  # the person deleted it: it answers 404
+    deleted: bool = False  # the owner deleted it: out of their library, still writable
 
 
 @dataclass

@@ -50,7 +50,7 @@ class Playlists:
             return playlist
 
     def delete(self, playlist_id: str) -> bool:
-        """The person deleted it in Spotify: from now on it answers 404."""
+        """The owner deleted it in Spotify's app: it leaves their library, and stays writable by them."""
         with self._lock:
             playlist = self.library.playlists.get(playlist_id)
             if playlist is None:
@@ -60,30 +60,42 @@ class Playlists:
 
     def found(self, playlist_id: str) -> Playlist:
         playlist = self.library.playlists.get(playlist_id)
-        if playlist is None or playlist.deleted:
+        if playlist is None:
             raise Refused(error(404, "Not found."))
         return playlist
 
     def of(self, person: str) -> list[Playlist]:
+        """The playlists in the person's library: their own, less the ones they deleted."""
         with self._lock:
             return [p for p in self.library.playlists.values() if p.owner == person and not p.deleted]
 
-    def view(self) -> dict[str, list[dict]]:
-        """The admin's view: each person's playlists (deleted ones left out), their items in order."""
+    def in_library(self, person: str, playlist_id: str) -> bool:
         with self._lock:
-            return {
-                person.name: [
-                    {
-                        "id": p.playlist_id,
-                        "name": p.name,
-                        "description": p.description,
-                        "public": p.public,
-                        "track_ids": [track_id for _, track_id in p.items],
-                    }
-                    for p in self.of(person.name)
-                ]
-                for person in self.library.people
-            }
+            playlist = self.library.playlists.get(playlist_id)
+            return playlist is not None and playlist.owner == person and not playlist.deleted
+
+    def view(self) -> dict[str, list[dict]]:
+        """The admin's view: each person's library of playlists (deleted ones left out), items in order."""
+        with self._lock:
+            return {person.name: [_summary(p) for p in self.of(person.name)] for person in self.library.people}
+
+    def one(self, playlist_id: str) -> dict:
+        """One playlist, deleted or not: whether it is still in its owner's library, and its items."""
+        with self._lock:
+            playlist = self.library.playlists.get(playlist_id)
+            if playlist is None:
+                raise DataError(f"no playlist {playlist_id!r}")
+            return {**_summary(playlist), "owner": playlist.owner, "in_library": not playlist.deleted}
+
+
+def _summary(playlist: Playlist) -> dict:
+    return {
+        "id": playlist.playlist_id,
+        "name": playlist.name,
+        "description": playlist.description,
+        "public": playlist.public,
+        "track_ids": [track_id for _, track_id in playlist.items],
+    }
 
 
 def _body(call: Call) -> dict:

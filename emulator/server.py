@@ -46,6 +46,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/v1/playlists/{id}/items"): Route("playlist_items", playlists.items),
     ("PUT", "/v1/playlists/{id}/items"): Route("replace_playlist_items", playlists.replace),
     ("POST", "/v1/playlists/{id}/items"): Route("add_playlist_items", playlists.add),
+    ("GET", "/v1/me/library/contains"): Route("library_contains", webapi.library_contains),
 }
 _ENDPOINT_OF_PATH = {path: route.endpoint for (_, path), route in ROUTES.items()}  # for the 405
 _PLAYLIST_PATH = re.compile(r"/v1/playlists/([^/]+)(/items)")  # the one path with an id in it

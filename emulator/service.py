@@ -172,8 +172,15 @@ class Emulator:
         view = self.playlists.view()
         return view if name is None else {name: view[self.library.person(name).name]}
 
+    def playlist(self, playlist_id: str) -> dict:
+        """One playlist, deleted or not: its owner, `in_library`, its songs' track ids in order."""
+        return self.playlists.one(playlist_id)
+
     def delete_playlist(self, playlist_id: str) -> bool:
-        """The person deleted the playlist in Spotify: it answers 404 from now on."""
+        """The owner deleted the playlist in Spotify's app: out of their library, still writable, as in Spotify.
+
+        True the first time; False when it was already out of their library.
+        """
         return self.playlists.delete(playlist_id)
 
     # -- faults ---------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The Web API: /v1/me, /v1/me/tracks and /v1/audio-features, as strict as Spotify's."""
+"""The Web API: /v1/me, /v1/me/tracks, /v1/me/library/contains and /v1/audio-features, as strict as Spotify's."""
 
 from __future__ import annotations
 
@@ -14,7 +14,12 @@ if TYPE_CHECKING:
     from emulator.service import Emulator
 
 MAX_AUDIO_FEATURE_IDS = 100
+MAX_LIBRARY_URIS = 40  # per /me/library/contains request
 _SPOTIFY_ID = re.compile(r"[0-9A-Za-z]{22}")
+# The kinds a library holds; a user's id is not base 62.
+_LIBRARY_URI = re.compile(
+    r"spotify:(track|album|artist|episode|show|audiobook|playlist):[0-9A-Za-z]{22}|spotify:user:[^:]+"
+)
 _MARKET = re.compile(r"[A-Z]{2}|from_token")
 
 
@@ -57,6 +62,32 @@ def saved_tracks(emu: Emulator, call: Call) -> Answer:
             "total": total,
         },
     )
+
+
+def library_contains(emu: Emulator, call: Call) -> Answer:
+    """Whether each URI is in the person's library, in order: liked songs, and their playlists not deleted.
+
+    Nothing else is ever saved here (albums, shows, followed playlists): false.
+    """
+    emu.accounts.authenticate(call, scope=LIBRARY_SCOPE)
+    raw = call.query.get("uris")
+    if not raw:
+        raise bad_request("Missing required parameter: uris")
+    uris = raw.split(",")
+    if len(uris) > MAX_LIBRARY_URIS:
+        raise bad_request(f"Too many ids requested: at most {MAX_LIBRARY_URIS} uris")
+    for uri in uris:
+        if not _LIBRARY_URI.fullmatch(uri):
+            raise bad_request(f"Invalid uri: {uri}")
+    liked = {track for _, track in emu.likes.entries(call.person) if isinstance(track, str)}
+
+    def saved(uri: str) -> bool:
+        _, kind, item_id = uri.split(":", 2)
+        if kind == "track":
+            return item_id in liked
+        return kind == "playlist" and emu.playlists.in_library(call.person, item_id)
+
+    return json_answer(200, [saved(uri) for uri in uris])
 
 
 def _served(emu: Emulator, track: str | dict | None) -> dict | None:

@@ -6,9 +6,13 @@ discover stage stored both). The shared playlist, in the account config names,
 holds the songs the model finds closest to everyone's taste (chances nearest
 an even split on the champion's map) alternating with songs several people
 like. Each playlist's id is stored, so the same one is rewritten every night
-(PUT the first 100 songs, POST the rest); one the person deleted is made again,
-once. A person whose token cannot write playlists gets one line telling them
-to authorize again, and everyone else's playlists are still written.
+(PUT the first 100 songs, POST the rest). "Deleting" a playlist in Spotify only
+takes it out of the person's library: it still exists and still takes writes.
+So each night first asks Spotify whether the stored playlists are still in
+their owner's library (one call per account), and one the person removed is
+made again, once (as is one whose id no longer exists). A person whose token
+cannot write playlists gets one line telling them to authorize again, and
+everyone else's playlists are still written.
 """
 
 from __future__ import annotations
@@ -90,11 +94,7 @@ def _write_all(settings: Settings, conn, only: str | None) -> dict:
     summary: dict = {"model_version": version, "written": {}, "recreated": [], "needs_authorize": {}}
     for account in dict.fromkeys(t.account for t in targets):
         try:
-            for target in (t for t in targets if t.account == account):
-                songs, recreated = _write(settings, conn, target)
-                summary["written"][target.label] = songs
-                if recreated:
-                    summary["recreated"].append(target.label)
+            _write_account(settings, conn, [t for t in targets if t.account == account], summary)
         except AuthorizationError as exc:  # this account only: the others' playlists go on
             log.warning("%s", exc)
             summary["needs_authorize"][account] = str(exc)
@@ -162,29 +162,48 @@ def _playable(track_ids: list[str]) -> list[str]:
     return list(dict.fromkeys(t for t in track_ids if _SPOTIFY_ID.fullmatch(t)))
 
 
-def _write(settings: Settings, conn, target: Target) -> tuple[int, bool]:
-    """Rewrite the stored playlist, or make it; one the person deleted is made again, once."""
-    person = _person(conn, target.account)
+def _write_account(settings: Settings, conn, targets: list[Target], summary: dict) -> None:
+    """One account's playlists, into the summary; one library check covers all its stored ones."""
+    person = _person(conn, targets[0].account)
     client = client_for(settings, conn, person)
     with transaction(conn) as cur:
-        cur.execute(
-            "SELECT playlist_id FROM playlists WHERE person_id = %s AND kind = %s", (person.person_id, target.kind)
-        )
-        row = cur.fetchone()
+        cur.execute("SELECT kind, playlist_id FROM playlists WHERE person_id = %s", (person.person_id,))
+        stored = dict(cur.fetchall())
+    kept = _in_library(client, [stored[t.kind] for t in targets if t.kind in stored])
+    for target in targets:
+        songs, recreated = _write(conn, client, person, target, stored.get(target.kind), kept)
+        summary["written"][target.label] = songs
+        if recreated:
+            summary["recreated"].append(target.label)
+
+
+def _in_library(client: SpotifyClient, playlist_ids: list[str]) -> set[str]:
+    """The stored playlists still in their owner's library (a deleted one still exists and takes writes)."""
+    if not playlist_ids:
+        return set()
+    answers = client.library_contains([f"spotify:playlist:{playlist_id}" for playlist_id in playlist_ids])
+    return {playlist_id for playlist_id, kept in zip(playlist_ids, answers, strict=True) if kept}
+
+
+def _write(
+    conn, client: SpotifyClient, person: store.PersonRecord, target: Target, stored: str | None, kept: set[str]
+) -> tuple[int, bool]:
+    """Rewrite the stored playlist, or make it; one removed from the library (or gone) is made again, once."""
     uris = [f"spotify:track:{track_id}" for track_id in target.track_ids]
-    if row is None:
-        _fill(client, _create(conn, client, person, target), uris)
-        recreated = False
-    else:
+    playlist_id, recreated = stored, False
+    if stored is not None and stored not in kept:
+        log.info("%s removed the playlist %s from their Spotify library; making a new one", target.account, stored)
+        playlist_id, recreated = None, True
+    if playlist_id is not None:
         try:
-            _fill(client, row[0], uris)
-            recreated = False
+            _fill(client, playlist_id, uris)
         except ApiError as exc:
             if exc.status != 404:
                 raise
-            log.info("%s's playlist %s is gone from Spotify; making it again", target.account, row[0])
-            _fill(client, _create(conn, client, person, target), uris)
-            recreated = True
+            log.info("%s's playlist %s is gone from Spotify; making it again", target.account, playlist_id)
+            playlist_id, recreated = None, True
+    if playlist_id is None:
+        _fill(client, _create(conn, client, person, target), uris)
     with transaction(conn) as cur:
         cur.execute(
             "UPDATE playlists SET songs = %s, written_at = now() WHERE person_id = %s AND kind = %s",
@@ -230,7 +249,7 @@ def run_command(settings: Settings, conn, only: str | None) -> int:
         print(f"playlists: skipped: {summary['skipped']}")
         return 0
     for label, songs in summary["written"].items():
-        again = " (made again: it had been deleted)" if label in summary["recreated"] else ""
+        again = " (made again: it had been removed from the library)" if label in summary["recreated"] else ""
         print(f"{label}: {songs} songs written{again}")
     for line in summary["needs_authorize"].values():
         print(f"error: {line}", file=sys.stderr)

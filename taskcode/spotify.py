@@ -28,7 +28,7 @@ from taskcode import db, store
 from taskcode.config import Settings
 from taskcode.errors import AuthorizationError, ConfigError
 from taskcode.log import register_secret
-from taskcode.retry import ApiError, HTTPFailure, MalformedAnswer, RetryPolicy
+from taskcode.retry import ApiError, HTTPFailure, MalformedAnswer, RetryPolicy, parse_retry_after
 
 log = logging.getLogger(__name__)
 # spotipy logs every HTTP error at ERROR before our policy decides it is harmless.
@@ -36,6 +36,7 @@ logging.getLogger("spotipy.client").setLevel(logging.CRITICAL)
 UNREGISTERED = ("not registered", "may not be registered")  # the older text and Spotify's 2026 one
 PLAYLIST_SCOPE = "playlist-modify-private"  # writing the person's private playlists
 MAX_PLAYLIST_URIS = 100  # per request, for replace and append alike
+LIBRARY_SCOPE = "user-library-read"  # reading the person's library: liked songs, saved playlists
 
 
 class CallCounter:
@@ -60,7 +61,7 @@ class CallCounter:
 def endpoint_name(url: str) -> str:
     """'/v1/me/tracks?…' -> 'me/tracks'; the log never needs more than that."""
     path = urlsplit(url).path.rstrip("/")
-    for name in ("me/tracks", "me/playlists", "audio-features", "api/token", "me"):
+    for name in ("me/tracks", "me/playlists", "me/library/contains", "audio-features", "api/token", "me"):
         if path.endswith("/" + name):
             return "reccobeats/audio-features" if "recco" in url and name == "audio-features" else name
     return path.rsplit("/", 1)[-1] or "/"
@@ -243,13 +244,23 @@ class SpotifyClient:
             f"playlist {playlist_id}", self.sp._post, f"playlists/{playlist_id}/items", payload={"uris": uris}
         )
 
-    def _playlist_call(self, what: str, fn, *args, **kwargs) -> dict:
+    def library_contains(self, uris: list[str]) -> list[bool]:
+        """Whether each URI (at most 40) is in the person's library, in order; a playlist they deleted is not."""
+
+        def booleans(answer) -> bool:
+            return isinstance(answer, list) and len(answer) == len(uris) and all(isinstance(a, bool) for a in answer)
+
+        query, scope = {"uris": ",".join(uris)}, LIBRARY_SCOPE
+        return self._playlist_call("library", self.sp._get, "me/library/contains", query, scope=scope, expect=booleans)
+
+    def _playlist_call(self, what: str, fn, *args, scope: str = PLAYLIST_SCOPE, **kwargs):
+        """A call of the playlists' stage: a token granted without `scope` is told to authorize again."""
         try:
-            return self._call(what, fn, *args, expect=lambda answer: isinstance(answer, dict), **kwargs)
+            return self._call(what, fn, *args, **kwargs)
         except ApiError as exc:
             if exc.status == 403 and "scope" in str(exc).lower():
                 raise MissingScope(
-                    f"{self.name}'s Spotify authorization lacks the scope {PLAYLIST_SCOPE} (playlists); "
+                    f"{self.name}'s Spotify authorization lacks the scope {scope} (playlists); "
                     f"run: python -m taskcode authorize --user {self.name}"
                 ) from None
             raise
@@ -316,8 +327,6 @@ class SpotifyClient:
             except TokenEndpointError as exc:
                 if exc.status == 429 or exc.status >= 500:
                     retry_after = exc.headers.get("Retry-After") if exc.headers else None
-                    from taskcode.retry import parse_retry_after
-
                     raise HTTPFailure(
                         exc.status, f"token endpoint: {exc.error}", retry_after=parse_retry_after(retry_after)
                     ) from None

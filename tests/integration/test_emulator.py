@@ -573,16 +573,57 @@ def test_playlists_need_their_scope_and_their_owner(emulator, sample_library):
     assert requests.delete(items_url, headers=alice).status_code == 405
 
 
-def test_a_playlist_the_person_deleted_answers_404(emulator, sample_library):
-    alice = bearer(emulator, "alice")
-    made = new_playlist(emulator, alice).json()
+def test_a_deleted_playlist_leaves_the_library_and_stays_writable_as_in_spotify(emulator, sample_library):
+    alice = scoped_bearer(emulator, "alice", READ_AND_WRITE)
+    kept, made = new_playlist(emulator, alice).json(), new_playlist(emulator, alice).json()
     deleted = requests.delete(f"{emulator.url}/admin/playlists", json={"id": made["id"]})
     assert deleted.json() == {"deleted": True}
-    answer = requests.put(f"{emulator.api_base}/playlists/{made['id']}/items", json={"uris": []}, headers=alice)
-    assert (answer.status_code, answer.json()["error"]["message"]) == (404, "Not found.")
-    assert requests.get(f"{emulator.url}/admin/playlists").json() == {"alice": [], "bob": []}
+    track = list(sample_library.tracks)[:2]
+    items_url = f"{emulator.api_base}/playlists/{made['id']}/items"
+    answer = requests.put(items_url, json={"uris": uris(track)}, headers=alice)
+    assert answer.status_code == 200  # Spotify keeps it: its owner still writes to it
+    assert [e["item"]["id"] for e in requests.get(items_url, headers=alice).json()["items"]] == track
+    mine = requests.get(f"{emulator.api_base}/me/playlists", headers=alice).json()
+    assert [p["id"] for p in mine["items"]] == [kept["id"]]
+    contains = requests.get(
+        f"{emulator.api_base}/me/library/contains", params={"uris": f"{kept['uri']},{made['uri']}"}, headers=alice
+    )
+    assert contains.json() == [True, False]
+    assert requests.get(f"{emulator.url}/admin/playlists").json() == {"alice": [_view(kept)], "bob": []}
+    one = requests.get(f"{emulator.url}/admin/playlists", params={"id": made["id"]}).json()
+    assert one == {**_view(made), "track_ids": track, "owner": "alice", "in_library": False}
+    assert emulator.playlist(kept["id"])["in_library"] is True
+    never = requests.put(f"{emulator.api_base}/playlists/{'0' * 22}/items", json={"uris": []}, headers=alice)
+    assert (never.status_code, never.json()["error"]["message"]) == (404, "Not found.")  # never existed
     assert requests.delete(f"{emulator.url}/admin/playlists", json={"id": "nope"}).status_code == 400
-    assert emulator.delete_playlist(made["id"]) is False  # already gone
+    assert requests.get(f"{emulator.url}/admin/playlists", params={"id": "nope"}).status_code == 400
+    assert emulator.delete_playlist(made["id"]) is False  # already out of the library
+
+
+def _view(playlist: dict) -> dict:
+    return {k: playlist[k] for k in ("id", "name", "description", "public")} | {"track_ids": []}
+
+
+def test_library_contains_answers_liked_songs_and_playlists_in_order(emulator, sample_library):
+    alice = bearer(emulator, "alice")
+    url = f"{emulator.api_base}/me/library/contains"
+    liked = {like.track_id for like in sample_library.likes_of("alice")}
+    loved, other = next(iter(liked)), next(t for t in sample_library.tracks if t not in liked)
+    bobs = new_playlist(emulator, bearer(emulator, "bob")).json()["uri"]
+    album = "spotify:album:4aawyAB9vmqN3uQ7FjRGTy"
+    asked = [f"spotify:track:{other}", f"spotify:track:{loved}", album, bobs]
+    answer = requests.get(url, params={"uris": ",".join(asked)}, headers=alice)
+    assert (answer.status_code, answer.json()) == (200, [False, True, False, False])  # bob's is not in hers
+    emulator.remove_like("alice", loved)
+    assert requests.get(url, params={"uris": f"spotify:track:{loved}"}, headers=alice).json() == [False]
+    for bad in ([f"spotify:track:{loved}"] * 41, ["spotify:track:short"], ["spotify:concert:" + "0" * 22], [""]):
+        refused = requests.get(url, params={"uris": ",".join(bad)}, headers=alice)
+        assert refused.status_code == 400 and refused.json()["error"]["message"], bad
+    assert requests.get(url, params={"uris": ",".join([album] * 40)}, headers=alice).json() == [False] * 40
+    assert requests.get(url, headers=alice).status_code == 400
+    no_library = scoped_bearer(emulator, "alice", "playlist-modify-private")
+    refused = requests.get(url, params={"uris": album}, headers=no_library)
+    assert (refused.status_code, refused.json()["error"]["message"]) == (403, "Insufficient client scope")
 
 
 def test_playlists_are_kept_in_the_library_file(emulator, sample_library, tmp_path):

@@ -1,6 +1,9 @@
-"""Playlists back in Spotify, against the emulator: rewritten in place, made again once, a missing scope named."""
+"""Playlists back in Spotify, against the emulator: rewritten in place, one removed from the library made again once,
+a missing scope named."""
 
 from __future__ import annotations
+
+import logging
 
 import pytest
 
@@ -48,7 +51,13 @@ def _expected(conn, name, songs=30):
     return own_songs(conn, registry.champion(conn).version, name, songs)
 
 
-def test_each_night_rewrites_the_same_playlist_and_a_deleted_one_is_made_again_once(conn, spotify):
+def _writes_to(emu, playlist_id: str) -> list[str]:
+    return [r["method"] for r in emu.requests() if r["path"] == f"/v1/playlists/{playlist_id}/items"]
+
+
+def test_each_night_rewrites_the_same_playlist_and_one_removed_from_the_library_is_made_again_once(
+    conn, spotify, caplog
+):
     settings, emu, _ = spotify
     first = write_playlists(settings, conn)
     assert first["written"] == {"alice": 30, "bob": 30} and first["recreated"] == [] and not first["needs_authorize"]
@@ -60,25 +69,37 @@ def test_each_night_rewrites_the_same_playlist_and_a_deleted_one_is_made_again_o
         assert playlist["public"] is False
         assert playlist["track_ids"] == _expected(conn, name)
     assert len(emu.requests("create_playlist")) == 2  # one create each, never again
+    assert emu.requests("library_contains") == []  # nothing stored yet: nothing to ask
 
     emu.clear_requests()
     again = write_playlists(settings, conn)
     assert again["recreated"] == [] and _stored_ids(conn) == ids
     assert emu.requests("create_playlist") == []  # the stored playlists were rewritten in place
+    assert sorted(r["person"] for r in emu.requests("library_contains")) == ["alice", "bob"]  # one check each
     assert [len(emu.playlists_of()[name]) for name in ("alice", "bob")] == [1, 1]
 
-    assert emu.delete_playlist(ids["bob"])  # bob deleted his playlist in Spotify
+    # In Spotify a deleted playlist only leaves bob's library: it still exists and still takes writes.
+    assert emu.delete_playlist(ids["bob"])
     emu.clear_requests()
-    remade = write_playlists(settings, conn)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="taskcode.playlists"):
+        remade = write_playlists(settings, conn)
     assert remade["recreated"] == ["bob"] and remade["written"] == {"alice": 30, "bob": 30}
+    told = [r.getMessage() for r in caplog.records if r.name == "taskcode.playlists" and r.levelno == logging.INFO]
+    assert told == [f"bob removed the playlist {ids['bob']} from their Spotify library; making a new one"]
     new_ids = _stored_ids(conn)
     assert new_ids["alice"] == ids["alice"] and new_ids["bob"] != ids["bob"]
     [bobs] = emu.playlists_of("bob")["bob"]
     assert bobs["id"] == new_ids["bob"] and bobs["track_ids"] == _expected(conn, "bob")
     assert [(r["method"], r["status"]) for r in emu.requests("create_playlist")] == [("POST", 201)]
+    assert _writes_to(emu, ids["bob"]) == []  # the one bob threw away is left alone
+    assert emu.playlist(ids["bob"])["in_library"] is False
 
+    emu.clear_requests()
     assert write_playlists(settings, conn)["recreated"] == []  # made again once, then rewritten in place
-    assert _stored_ids(conn) == new_ids
+    assert _stored_ids(conn) == new_ids and emu.requests("create_playlist") == []
+    assert _writes_to(emu, new_ids["bob"]) == ["PUT"] and _writes_to(emu, ids["bob"]) == []
+    assert [p["id"] for p in emu.playlists_of("bob")["bob"]] == [new_ids["bob"]]
 
 
 def test_a_person_without_the_playlist_scope_is_told_to_authorize_while_the_other_is_written(conn, spotify, capsys):
