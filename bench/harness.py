@@ -28,20 +28,12 @@ RESULTS = ROOT / "bench" / "results"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-# Nothing of the developer's own environment may leak into a benchmark.
-for _name in (
-    "DATABASE_URL",
-    "TASKCODE_CONFIG",
-    "TASKCODE_DATA_DIR",
-    "SPOTIFY_API_BASE",
-    "SPOTIFY_ACCOUNTS_BASE",
-    "RECCOBEATS_API_BASE",
-    "SPOTIFY_CLIENT_ID",
-    "SPOTIFY_CLIENT_SECRET",
-    "SPOTIFY_REDIRECT_URI",
-    "TASKCODE_CATALOG_CSV",
-):
-    os.environ.pop(_name, None)
+from taskcode.config import environment_variables  # noqa: E402 - this checkout, put on the path above
+
+# Nothing of the developer's own environment may leak into a benchmark (their LOG_LEVEL may).
+for _name in environment_variables():
+    if _name != "LOG_LEVEL":
+        os.environ.pop(_name, None)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 

@@ -356,6 +356,18 @@ def defaults(cls: type = Settings) -> dict:
     }
 
 
+def environment_variables(cls: type = Settings) -> list[str]:
+    """Every variable that overrides a setting, and TASKCODE_CONFIG: what a test or benchmark clears."""
+    hints = get_type_hints(cls)
+    names = [] if cls is not Settings else ["TASKCODE_CONFIG"]
+    for f in _file_fields(cls):
+        if "check" not in f.metadata:
+            names += environment_variables(hints[f.name])
+        elif f.metadata["env"]:
+            names.append(f.metadata["env"])
+    return names
+
+
 def _mapping(raw: Any, key: _Key, allowed: list[str]) -> dict:
     if raw is None:
         return {}

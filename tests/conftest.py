@@ -21,26 +21,14 @@ from typing import NamedTuple
 import psycopg2
 import pytest
 
-from taskcode.config import load_settings
+from taskcode.config import environment_variables, load_settings
 from taskcode.localpg import LocalCluster
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _counter = itertools.count()
 
 # The developer's own settings: kept out of the tests (and of every process they start).
-DEVELOPER_ENVIRONMENT = (
-    "DATABASE_URL",
-    "TASKCODE_CONFIG",
-    "TASKCODE_DATA_DIR",
-    "SPOTIFY_API_BASE",
-    "SPOTIFY_ACCOUNTS_BASE",
-    "RECCOBEATS_API_BASE",
-    "SPOTIFY_CLIENT_ID",
-    "SPOTIFY_CLIENT_SECRET",
-    "SPOTIFY_REDIRECT_URI",
-    "LOG_LEVEL",
-    "TASKCODE_CATALOG_CSV",
-)
+DEVELOPER_ENVIRONMENT = environment_variables()
 
 
 def pytest_configure(config):

@@ -1,12 +1,9 @@
 """Config: defaults, environment overrides, and one-line errors for bad values."""
 
-import dataclasses
-import typing
-
 import pytest
 import yaml
 
-from taskcode.config import PlaylistSettings, Settings, defaults, load_settings
+from taskcode.config import PlaylistSettings, defaults, environment_variables, load_settings
 from taskcode.errors import ConfigError
 
 
@@ -36,23 +33,13 @@ def test_project_config_file_holds_exactly_the_defaults():
     assert load_settings(PROJECT_ROOT / "config" / "config.yml").model.hidden_layers == (32, 16)
 
 
-def _overrides(cls) -> set[str]:
-    """The environment variables a settings type, and the sections in it, read."""
-    hints, found = typing.get_type_hints(cls), set()
-    for f in dataclasses.fields(cls):
-        if f.metadata.get("env"):
-            found.add(f.metadata["env"])
-        elif dataclasses.is_dataclass(hints[f.name]):
-            found |= _overrides(hints[f.name])
-    return found
-
-
 def test_project_config_file_names_every_environment_override():
     from tests.conftest import PROJECT_ROOT
 
     header = (PROJECT_ROOT / "config" / "config.yml").read_text(encoding="utf-8").split("\npaths:")[0]
-    names = _overrides(Settings)
+    names = set(environment_variables())
     assert names == {
+        "TASKCODE_CONFIG",
         "DATABASE_URL",
         "SPOTIFY_API_BASE",
         "SPOTIFY_ACCOUNTS_BASE",
@@ -65,6 +52,7 @@ def test_project_config_file_names_every_environment_override():
         "TASKCODE_CATALOG_CSV",
     }
     assert [name for name in sorted(names) if name not in header] == []
+    assert len(environment_variables()) == len(names)  # each once
 
 
 def test_environment_overrides_file(write_config, monkeypatch):
