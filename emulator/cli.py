@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 
+from emulator.accounts import PEOPLE_PER_APP
 from emulator.library import Library
 from emulator.sample import generate, write_exports
 from emulator.service import Emulator
@@ -24,8 +25,17 @@ def serve(args: argparse.Namespace) -> int:
     library = Library.load(args.library)
     secret = os.environ.get("SPOTIFY_CLIENT_SECRET")
     client_id = args.client_id or os.environ.get("SPOTIFY_CLIENT_ID")
+    if args.people_per_app is not None and args.people_per_app < 0:
+        raise UsageError("emulator: --people-per-app must be 0 (no limit) or more")
+    default = None if args.extended_quota else PEOPLE_PER_APP
+    people_per_app = default if args.people_per_app is None else args.people_per_app
     emu = Emulator(
-        library, client_id=client_id, client_secret=secret, port=args.port, extended_quota=args.extended_quota
+        library,
+        client_id=client_id,
+        client_secret=secret,
+        port=args.port,
+        extended_quota=args.extended_quota,
+        people_per_app=people_per_app or None,
     )
     try:
         emu.start()
@@ -36,6 +46,7 @@ def serve(args: argparse.Namespace) -> int:
             f"Spotify emulator serving {args.library} ({len(library.people)} people, "
             f"{len(library.likes)} likes) at {emu.url}, as "
             + ("an extended-quota app" if args.extended_quota else "a development-mode app (/audio-features: 403)")
+            + (f", admitting {people_per_app} people" if people_per_app else ", admitting everyone")
         )
         _print_environment(emu, secret)
         print(f"People and their refresh tokens: GET {emu.url}/admin/people. Ctrl-C stops it.", flush=True)
@@ -106,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve /audio-features, as Spotify does for extended-quota apps only"
         " (default: 403, as for every development-mode app since 2026-03-09)",
+    )
+    serving.add_argument(
+        "--people-per-app",
+        type=int,
+        metavar="N",
+        help="people the app admits (default: 5, as a development-mode app; with --extended-quota, or 0: no limit)",
     )
     serving.set_defaults(handler=serve)
 

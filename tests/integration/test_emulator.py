@@ -25,7 +25,7 @@ from spotipy.cache_handler import MemoryCacheHandler
 from spotipy.exceptions import SpotifyException
 from spotipy.oauth2 import SpotifyOAuth, SpotifyOauthError
 
-from emulator import Emulator, Library
+from emulator import Emulator, Library, generate
 from emulator.admin import FAULT_ACTIONS
 from emulator.faults import ENDPOINTS
 from emulator.likes import QUIRKS
@@ -1121,27 +1121,11 @@ def wait_until_serving(process: subprocess.Popen, url: str, timeout: float = 30)
         raise AssertionError(f"the emulator exited early: {process.stderr.read()}")
 
 
-@pytest.mark.parametrize("kind, audio_features", [([], 403), (["--extended-quota"], 200)], ids=["dev-mode", "extended"])
-def test_cli_serves_a_library_file_until_ctrl_c(tmp_path, sample_library, kind, audio_features):
-    path = tmp_path / "library.json"
-    sample_library.save(path)
-    port, secret = free_port(), "cli-secret-42"
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "SPOTIFY_CLIENT_SECRET": secret}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "taskcode",
-            "emulator",
-            "--port",
-            str(port),
-            "--library",
-            str(path),
-            "--client-id",
-            "cli-app",
-            *kind,
-        ],
+def _serve_cli(path, port: int, env: dict, *flags: str) -> subprocess.Popen:
+    """`python -m taskcode emulator` serving the library file at `path`, as the app "cli-app"."""
+    command = ["-m", "taskcode", "emulator", "--port", str(port), "--library", str(path), "--client-id", "cli-app"]
+    return subprocess.Popen(
+        [sys.executable, *command, *flags],
         env=env,
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
@@ -1149,6 +1133,25 @@ def test_cli_serves_a_library_file_until_ctrl_c(tmp_path, sample_library, kind, 
         stdin=subprocess.DEVNULL,
         text=True,
     )
+
+
+def _ctrl_c(process: subprocess.Popen) -> tuple[str, str]:
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.communicate()
+
+
+@pytest.mark.parametrize("kind, audio_features", [([], 403), (["--extended-quota"], 200)], ids=["dev-mode", "extended"])
+def test_cli_serves_a_library_file_until_ctrl_c(tmp_path, sample_library, kind, audio_features):
+    path = tmp_path / "library.json"
+    sample_library.save(path)
+    port, secret = free_port(), "cli-secret-42"
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "SPOTIFY_CLIENT_SECRET": secret}
+    process = _serve_cli(path, port, env, *kind)
     try:
         wait_until_serving(process, f"{base}/admin/client")
         assert requests.get(f"{base}/admin/client").json() == {"client_id": "cli-app"}
@@ -1163,12 +1166,7 @@ def test_cli_serves_a_library_file_until_ctrl_c(tmp_path, sample_library, kind, 
         ids = {"ids": next(iter(sample_library.tracks))}
         assert requests.get(f"{base}/v1/audio-features", params=ids, headers=headers).status_code == audio_features
     finally:
-        process.send_signal(signal.SIGINT)  # Ctrl-C
-        try:
-            out, err = process.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            out, err = process.communicate()
+        out, err = _ctrl_c(process)
     assert process.returncode == 0, err
     assert f"export SPOTIFY_API_BASE={base}/v1" in out
     assert f"export SPOTIFY_ACCOUNTS_BASE={base}\n" in out
@@ -1189,3 +1187,30 @@ def test_cli_reports_a_bad_library_or_busy_port_in_one_line(tmp_path, sample_lib
         taken = run_cli("emulator", "--port", str(busy.getsockname()[1]), "--library", str(tmp_path / "library.json"))
     assert taken.returncode == 1 and taken.stderr.startswith("error: emulator: cannot listen on 127.0.0.1:")
     assert len(taken.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("flags, sixth_status", [([], 403), (["--people-per-app", "0"], 200)], ids=["five", "no-limit"])
+def test_cli_serve_admits_five_people_unless_told_otherwise(tmp_path, flags, sixth_status):
+    """A class served by hand (the README's recipe) needs every person; by default the app is as strict as Spotify."""
+    path = tmp_path / "library.json"
+    generate(people=6, tracks=5, seed=3).save(path)
+    port, secret = free_port(), "cli-secret-6"
+    base = f"http://127.0.0.1:{port}"
+    process = _serve_cli(
+        path, port, {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "SPOTIFY_CLIENT_SECRET": secret}, *flags
+    )
+    try:
+        wait_until_serving(process, f"{base}/admin/client")
+        statuses = []
+        for person in requests.get(f"{base}/admin/people").json():
+            token = requests.post(
+                f"{base}/api/token",
+                auth=("cli-app", secret),
+                data={"grant_type": "refresh_token", "refresh_token": person["refresh_token"]},
+            ).json()["access_token"]
+            statuses.append(requests.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code)
+    finally:
+        out, err = _ctrl_c(process)
+    assert process.returncode == 0, err
+    assert statuses == [200] * 5 + [sixth_status]
+    assert ("admitting 5 people" if sixth_status == 403 else "admitting everyone") in out
