@@ -80,8 +80,12 @@ def evaluate_and_promote(version: int, env: Mapping[str, str] | None = None) -> 
 def embed(fresh: bool = False, env: Mapping[str, str] | None = None) -> dict:
     """The champion's map, with tonight's new songs placed into it (or drawn anew)."""
     from taskcode import embed as stage
+    from taskcode import registry
 
     with _open(env) as (settings, conn):
+        if registry.champion(conn) is None:  # no model has passed the gate yet: a quiet night, as discover's
+            log.info("no champion model yet, so there is nothing to map")
+            return {"skipped": "no champion model yet, so there is nothing to map"}
         return stage.embed(settings, conn, fresh=fresh).as_dict()
 
 

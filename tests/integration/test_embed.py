@@ -228,3 +228,14 @@ def test_placed_songs_get_their_neighbours_and_known_songs_see_them(mapped):
             (new_ids, new_ids),
         )
         assert cur.fetchone()[0] > 0  # some known songs now sit nearest a new one
+
+
+def test_without_a_champion_the_nightly_step_skips_and_the_command_says_what_to_do(settings, conn):
+    """The first model may not pass the gate yet (too few songs): the night goes on quietly, as
+    discover and playlists do, while `embed` asked for by hand says what to run."""
+    from taskcode import pipeline
+
+    load_into_database(conn, generate(people=2, tracks=30, seed=3))
+    assert pipeline.embed() == {"skipped": "no champion model yet, so there is nothing to map"}
+    with pytest.raises(DataError, match="no champion model yet.*python -m taskcode train"):
+        embed.embed(settings, conn)

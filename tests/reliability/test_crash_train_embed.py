@@ -23,6 +23,7 @@ from taskcode.items import SavedTrack, parse_timestamp
 from tests.conftest import run_cli
 from tests.reliability.conftest import (
     CONFIG,
+    TRAINED,
     Command,
     DashboardReader,
     assert_registry_sane,
@@ -79,8 +80,10 @@ def _kill_inside_a_write(
     fast_writes(url, table, event=event)
 
 
-def test_train_killed_while_fitting_and_promoting_never_half_promotes(old_champion, config, tmp_path):
+def test_train_killed_while_fitting_and_promoting_never_half_promotes(old_champion, tmp_path):
     url = old_champion
+    config = tmp_path / "trained.yml"
+    config.write_text(TRAINED)  # tonight's model beats WEAK by evidence, not by luck
     env = {"DATABASE_URL": url, "TASKCODE_CONFIG": str(config)}
     before = assert_registry_sane(url)
     [old] = before["champions"]
