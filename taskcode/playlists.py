@@ -18,7 +18,6 @@ everyone else's playlists are still written.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from taskcode import registry, store
 from taskcode.config import Settings
 from taskcode.db import transaction
 from taskcode.errors import AuthorizationError, UsageError
+from taskcode.items import SPOTIFY_ID
 from taskcode.retry import ApiError
 from taskcode.runs import recorded
 from taskcode.spotify import MAX_PLAYLIST_URIS, SpotifyClient, client_for
@@ -40,7 +40,6 @@ DESCRIPTION = {
     SHARED: "Songs the model finds closest to all our tastes, and songs several of us like. Rewritten nightly.",
 }
 NOT_CONFIGURED = "no playlists configured (playlists.people, playlists.shared_owner)"
-_SPOTIFY_ID = re.compile(r"[0-9A-Za-z]{22}")
 
 
 @dataclass(frozen=True)
@@ -159,7 +158,7 @@ def _alternate(first: list[str], second: list[str]) -> Iterator[tuple[str, ...]]
 
 def _playable(track_ids: list[str]) -> list[str]:
     """Spotify track ids only (Spotify refuses a whole request for one bad URI), each once, in order."""
-    return list(dict.fromkeys(t for t in track_ids if _SPOTIFY_ID.fullmatch(t)))
+    return list(dict.fromkeys(t for t in track_ids if SPOTIFY_ID.fullmatch(t)))
 
 
 def _write_account(settings: Settings, conn, targets: list[Target], summary: dict) -> None:
