@@ -21,6 +21,7 @@ from taskcode import db
 from taskcode.authorize import authorize
 from taskcode.config import Settings, load_settings
 from tests.conftest import PROJECT_ROOT
+from tests.integration.conftest import SMALL_MODEL
 
 if TYPE_CHECKING:
     from emulator import Emulator, Library
@@ -58,16 +59,7 @@ def dagbag(airflow_db):
     return DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
 
 
-CONFIG = """
-spotify:
-  backoff_initial_seconds: 0.05
-model:
-  hidden_layers: [16, 8]
-  epochs: 30
-  patience: 3
-map:
-  n_iter: 250
-"""
+CONFIG = "spotify:\n  backoff_initial_seconds: 0.05\n" + SMALL_MODEL
 
 
 class Deployment(NamedTuple):

@@ -16,16 +16,7 @@ from taskcode.config import Settings, load_settings
 from taskcode.errors import DataError
 from taskcode.items import SavedTrack, parse_timestamp
 from taskcode.status import status
-
-SMALL_MODEL = """
-model:
-  hidden_layers: [16, 8]
-  epochs: 30
-  patience: 3
-map:
-  n_iter: 250
-"""
-
+from tests.integration.conftest import SMALL_MODEL
 
 LIBRARY = dict(people=2, tracks=150, seed=3)
 
